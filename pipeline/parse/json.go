@@ -1,0 +1,356 @@
+package parse
+
+import (
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/gatewatch/gatewatch/detectors"
+)
+
+// jsonState is the JSON side of a Parser: a reusable fastjson parser and
+// the scratch that keeps the hot path free of per-line allocations. Like the
+// Parser that holds it, it is not safe for concurrent use.
+type jsonState struct {
+	p fastjson.Parser
+
+	// line is the text being parsed (leading whitespace trimmed) and base
+	// the address of fastjson's private copy of it. Together they let text
+	// fields be sub-strings of the line instead of fresh copies: a value's
+	// offset in the copy is its offset in the line. Every such sub-string is
+	// verified byte for byte before use, so a wrong guess only costs a copy.
+	line string
+	base uintptr
+
+	num  []byte   // scratch for a number's text
+	keys jsonKeys // top-level values of the current line, by key
+
+	// fields is Options.JSONFields resolved once into an array indexed by
+	// canonical field, so the per-line path does no map iteration.
+	fields      [jsonFieldCount]string
+	fieldsReady bool
+	hasFields   bool
+}
+
+// parseJSON parses one JSON object line (auto-detecting which gateway wrote
+// it) into ev (already Reset).
+func (p *Parser) parseJSON(line string, ev *detectors.Event) error {
+	return p.parseJSONAs(detectors.FormatUnknown, line, ev)
+}
+
+// parseJSONFormat parses with a forced format (Options.Format).
+func (p *Parser) parseJSONFormat(f detectors.Format, line string, ev *detectors.Event) error {
+	if !isJSONFormat(f) {
+		return &Error{Reason: ReasonUnknown, Detail: "format " + f.String() + " is not a JSON format"}
+	}
+	return p.parseJSONAs(f, line, ev)
+}
+
+// parseJSONAll handles a line that is a JSON array (Kong http-log batches)
+// or object, appending events to dst. Every element that parses is
+// appended; the error, if any, reports the first element that did not, so
+// the caller can keep the whole line for the dead-letter path.
+func (p *Parser) parseJSONAll(line string, dst []detectors.Event) ([]detectors.Event, error) {
+	t := trimJSONSpace(line)
+	if t == "" || t[0] != '[' {
+		dst = growEvent(dst)
+		ev := &dst[len(dst)-1]
+		if err := p.parseJSONAs(p.opts.Format, line, ev); err != nil {
+			return dst[:len(dst)-1], err
+		}
+		return dst, nil
+	}
+	var firstErr error
+	rest := t[1:]
+	for i := 0; ; i++ {
+		elem, tail, ok := nextArrayElem(rest)
+		if !ok {
+			if firstErr == nil {
+				firstErr = jsonSyntaxError(t, "array element "+strconv.Itoa(i)+" is cut off or malformed")
+			}
+			return dst, firstErr
+		}
+		if elem == "" { // end of array
+			if trimJSONSpace(tail) != "" && firstErr == nil {
+				firstErr = &Error{Reason: ReasonBadField, Detail: "unexpected text after the JSON array"}
+			}
+			return dst, firstErr
+		}
+		rest = tail
+		dst = growEvent(dst)
+		ev := &dst[len(dst)-1]
+		if err := p.parseJSONAs(p.opts.Format, elem, ev); err != nil {
+			dst = dst[:len(dst)-1]
+			if firstErr == nil {
+				firstErr = wrapElemError(i, err)
+			}
+		}
+	}
+}
+
+// growEvent appends a reset event to dst, reusing spare capacity (and the
+// Params backing array of an event that lived there before).
+func growEvent(dst []detectors.Event) []detectors.Event {
+	if len(dst) < cap(dst) {
+		dst = dst[:len(dst)+1]
+		dst[len(dst)-1].Reset()
+		return dst
+	}
+	return append(dst, detectors.Event{})
+}
+
+func wrapElemError(i int, err error) error {
+	if pe, ok := err.(*Error); ok {
+		return &Error{Reason: pe.Reason, Detail: "array element " + strconv.Itoa(i) + ": " + pe.Detail}
+	}
+	return err
+}
+
+// nextArrayElem returns the next element of a JSON array whose opening '['
+// has been consumed, and the text after it. elem == "" with ok marks the
+// closing ']'. It only finds boundaries (strings, escapes, nesting); the
+// element itself is validated when it is parsed.
+func nextArrayElem(s string) (elem, tail string, ok bool) {
+	i := 0
+	for i < len(s) && isJSONSpace(s[i]) {
+		i++
+	}
+	if i < len(s) && s[i] == ',' {
+		i++
+		for i < len(s) && isJSONSpace(s[i]) {
+			i++
+		}
+	}
+	if i >= len(s) {
+		return "", "", false
+	}
+	if s[i] == ']' {
+		return "", s[i+1:], true
+	}
+	start, depth, inStr := i, 0, false
+	for ; i < len(s); i++ {
+		c := s[i]
+		if inStr {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 { // the array's own ']' after a scalar element
+				return s[start:i], s[i:], true
+			}
+			depth--
+			if depth == 0 {
+				return s[start : i+1], s[i+1:], true
+			}
+		case ',':
+			if depth == 0 {
+				return s[start:i], s[i:], true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// parseJSONAs parses one JSON object line as format f, or auto-detects
+// when f is FormatUnknown.
+func (p *Parser) parseJSONAs(f detectors.Format, line string, ev *detectors.Event) error {
+	s := &p.json
+	if !s.fieldsReady {
+		s.resolveFields(p.opts.JSONFields)
+	}
+	t := trimJSONSpace(line)
+	if t == "" {
+		return &Error{Reason: ReasonEmpty}
+	}
+	if t[0] != '{' {
+		if t[0] == '[' {
+			return &Error{Reason: ReasonBadField, Detail: "line is a JSON array; use ParseAll to split batches"}
+		}
+		return &Error{Reason: ReasonBadField, Detail: "line does not start with a JSON object"}
+	}
+	v, err := s.p.Parse(t)
+	if err != nil {
+		return jsonSyntaxError(t, err.Error())
+	}
+	o, err := v.Object()
+	if err != nil {
+		return &Error{Reason: ReasonBadField, Detail: "line is not a JSON object"}
+	}
+	s.line = t
+	s.base = 0
+	s.keys = jsonKeys{}
+	first := true
+	k := &s.keys
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		if first {
+			first = false
+			s.setBase(key)
+		}
+		k.set(key, v)
+	})
+
+	if f == detectors.FormatUnknown {
+		f = s.detect(o)
+		if f == detectors.FormatUnknown {
+			return unknownJSONError(o)
+		}
+	}
+	ev.Raw = line
+	ev.Format = f
+	switch f {
+	case detectors.FormatNginxJSON:
+		err = p.fillNginxJSON(o, ev)
+	case detectors.FormatEnvoyJSON:
+		err = p.fillEnvoyJSON(ev)
+	case detectors.FormatKongJSON:
+		err = p.fillKongJSON(ev)
+	case detectors.FormatAWSAPIGatewayJSON:
+		err = p.fillAWSJSON(ev)
+	case detectors.FormatTraefikJSON:
+		err = p.fillTraefikJSON(ev)
+	case detectors.FormatCaddyJSON:
+		err = p.fillCaddyJSON(ev)
+	}
+	s.line, s.base = "", 0 // do not pin the caller's line
+	return err
+}
+
+// setBase records where fastjson's copy of the line starts, from the first
+// key: in the line that key begins right after `{`, whitespace and `"`.
+func (s *jsonState) setBase(key []byte) {
+	i := 1
+	for i < len(s.line) && isJSONSpace(s.line[i]) {
+		i++
+	}
+	if i >= len(s.line) || s.line[i] != '"' || len(key) == 0 {
+		return
+	}
+	s.base = uintptr(unsafe.Pointer(unsafe.SliceData(key))) - uintptr(i+1)
+}
+
+func isJSONFormat(f detectors.Format) bool {
+	switch f {
+	case detectors.FormatNginxJSON, detectors.FormatEnvoyJSON, detectors.FormatKongJSON,
+		detectors.FormatAWSAPIGatewayJSON, detectors.FormatTraefikJSON, detectors.FormatCaddyJSON:
+		return true
+	}
+	return false
+}
+
+// detect names the gateway from signature keys. The order goes from the
+// most specific signature to the most generic, nginx's user-chosen keys.
+func (s *jsonState) detect(o *fastjson.Object) detectors.Format {
+	k := &s.keys
+	switch {
+	case k.logger != nil && strings.HasPrefix(s.text(k.logger), "http.log.access"),
+		k.logger == nil && k.ts != nil && isObject(k.request) && k.status != nil:
+		return detectors.FormatCaddyJSON
+	case k.startedAt != nil && (k.latencies != nil || isObject(k.request)):
+		return detectors.FormatKongJSON
+	case k.downStatus != nil || k.originStatus != nil || (k.startUTC != nil && k.reqMethod != nil):
+		return detectors.FormatTraefikJSON
+	case k.requestID != nil && (k.httpMethod != nil || k.routeKey != nil):
+		return detectors.FormatAWSAPIGatewayJSON
+	case k.responseCode != nil && (k.startTime != nil || k.method != nil || k.authority != nil ||
+		k.originPath != nil || k.downstreamRemote != nil):
+		return detectors.FormatEnvoyJSON
+	case s.looksNginx(o):
+		return detectors.FormatNginxJSON
+	}
+	return detectors.FormatUnknown
+}
+
+func isObject(v *fastjson.Value) bool {
+	return v != nil && v.Type() == fastjson.TypeObject
+}
+
+// looksNginx accepts a line with a status and something naming the request,
+// under nginx's variable names or the keys mapped by Options.JSONFields.
+func (s *jsonState) looksNginx(o *fastjson.Object) bool {
+	k := &s.keys
+	if k.status != nil && (k.requestMethod != nil || k.requestURI != nil || k.remoteAddr != nil ||
+		(k.request != nil && k.request.Type() == fastjson.TypeString)) {
+		return true
+	}
+	if !s.hasFields {
+		return false
+	}
+	// A custom log_format: the mapped status key and any mapped request key.
+	hasStatus := k.status != nil || (s.fields[jfStatus] != "" && o.Get(s.fields[jfStatus]) != nil)
+	if !hasStatus {
+		return false
+	}
+	for _, c := range [...]jsonField{jfRequest, jfMethod, jfPath, jfURI, jfClientIP} {
+		if s.fields[c] != "" && o.Get(s.fields[c]) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// unknownJSONError names the first few keys so the operator can see which
+// gateway wrote the line and map it with JSONFields.
+func unknownJSONError(o *fastjson.Object) error {
+	const maxKeys = 8
+	var b strings.Builder
+	b.WriteString("JSON object from no known gateway; keys: ")
+	n := 0
+	o.Visit(func(key []byte, _ *fastjson.Value) {
+		if n < maxKeys {
+			if n > 0 {
+				b.WriteString(", ")
+			}
+			b.Write(key)
+		} else if n == maxKeys {
+			b.WriteString(", …")
+		}
+		n++
+	})
+	if n == 0 {
+		b.WriteString("(none)")
+	}
+	b.WriteString("; for a custom nginx log_format set JSONFields")
+	return &Error{Reason: ReasonUnknown, Detail: b.String()}
+}
+
+// jsonSyntaxError classifies invalid JSON: a line that stops before its
+// closing bracket was cut off (truncated), anything else is malformed.
+func jsonSyntaxError(t, msg string) error {
+	end := strings.TrimRight(t, " \t\r\n")
+	if end == "" || (end[len(end)-1] != '}' && end[len(end)-1] != ']') {
+		return &Error{Reason: ReasonTruncated, Detail: "JSON line is cut off: " + clip(msg)}
+	}
+	return &Error{Reason: ReasonBadField, Detail: "invalid JSON: " + clip(msg)}
+}
+
+func clip(s string) string {
+	const max = 200
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}
+
+func trimJSONSpace(s string) string {
+	i := 0
+	for i < len(s) && isJSONSpace(s[i]) {
+		i++
+	}
+	return s[i:]
+}
+
+func isJSONSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n'
+}

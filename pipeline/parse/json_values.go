@@ -1,0 +1,362 @@
+package parse
+
+import (
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fastjson"
+)
+
+// jsonKeys holds the top-level values of one JSON line that any supported
+// gateway uses, filled in a single pass over the object so that detecting
+// the format and reading its fields costs one walk, not a lookup per key.
+// Keys shared by several gateways ("status", "duration", "request", ...)
+// have one slot; each format reads it its own way.
+type jsonKeys struct {
+	// Shared or nginx.
+	status, request, host, user, path, method, duration, bytesSent *fastjson.Value
+
+	// nginx variable names.
+	timeLocal, timeISO, msec, remoteAddr, remoteUser, requestMethod, requestURI, uri,
+	args, queryString, bodyBytesSent, requestTime, upstreamRespTime, httpUserAgent,
+	httpXFF, httpHost *fastjson.Value
+
+	// Envoy, Envoy Gateway and Istio.
+	startTime, originPath, responseCode, xff, userAgent, authority,
+	downstreamRemote, downstreamDirect *fastjson.Value
+
+	// Kong.
+	startedAt, latencies, clientIP, response, consumer, authEntity *fastjson.Value
+
+	// AWS API Gateway.
+	requestID, ip, sourceIP, caller, requestTimeCLF, requestTimeEpoch, httpMethod,
+	resourcePath, routeKey, responseLength, responseLatency, integrationLatency,
+	principalID, sub, apiKeyID, awsUserAgent, domainName *fastjson.Value
+
+	// Traefik.
+	startUTC, startLocal, tDuration, clientAddr, clientHost, clientUsername, reqMethod,
+	reqPath, reqHost, downStatus, originStatus, downSize, reqUA, reqXFF *fastjson.Value
+
+	// Caddy.
+	logger, ts, size, userID *fastjson.Value
+}
+
+func (k *jsonKeys) set(key []byte, v *fastjson.Value) {
+	// A switch on string(key) compiles to a length-then-value search and
+	// does not allocate.
+	switch string(key) {
+	case "status":
+		k.status = v
+	case "request":
+		k.request = v
+	case "host":
+		k.host = v
+	case "user":
+		k.user = v
+	case "path":
+		k.path = v
+	case "method":
+		k.method = v
+	case "duration":
+		k.duration = v
+	case "bytes_sent":
+		k.bytesSent = v
+
+	case "time_local":
+		k.timeLocal = v
+	case "time_iso8601":
+		k.timeISO = v
+	case "msec":
+		k.msec = v
+	case "remote_addr":
+		k.remoteAddr = v
+	case "remote_user":
+		k.remoteUser = v
+	case "request_method":
+		k.requestMethod = v
+	case "request_uri":
+		k.requestURI = v
+	case "uri":
+		k.uri = v
+	case "args":
+		k.args = v
+	case "query_string":
+		k.queryString = v
+	case "body_bytes_sent":
+		k.bodyBytesSent = v
+	case "request_time":
+		k.requestTime = v
+	case "upstream_response_time":
+		k.upstreamRespTime = v
+	case "http_user_agent":
+		k.httpUserAgent = v
+	case "http_x_forwarded_for":
+		k.httpXFF = v
+	case "http_host":
+		k.httpHost = v
+
+	case "start_time":
+		k.startTime = v
+	case "x-envoy-origin-path", "x-envoy-original-path":
+		k.originPath = v
+	case "response_code":
+		k.responseCode = v
+	case "x-forwarded-for", "x_forwarded_for":
+		k.xff = v
+	case "user-agent", "user_agent":
+		k.userAgent = v
+	case ":authority", "authority":
+		k.authority = v
+	case "downstream_remote_address":
+		k.downstreamRemote = v
+	case "downstream_direct_remote_address":
+		k.downstreamDirect = v
+
+	case "started_at":
+		k.startedAt = v
+	case "latencies":
+		k.latencies = v
+	case "client_ip":
+		k.clientIP = v
+	case "response":
+		k.response = v
+	case "consumer":
+		k.consumer = v
+	case "authenticated_entity":
+		k.authEntity = v
+
+	case "requestId", "extendedRequestId":
+		if k.requestID == nil {
+			k.requestID = v
+		}
+	case "ip":
+		k.ip = v
+	case "sourceIp":
+		k.sourceIP = v
+	case "caller":
+		k.caller = v
+	case "requestTime":
+		k.requestTimeCLF = v
+	case "requestTimeEpoch":
+		k.requestTimeEpoch = v
+	case "httpMethod":
+		k.httpMethod = v
+	case "resourcePath":
+		k.resourcePath = v
+	case "routeKey":
+		k.routeKey = v
+	case "responseLength":
+		k.responseLength = v
+	case "responseLatency":
+		k.responseLatency = v
+	case "integrationLatency":
+		k.integrationLatency = v
+	case "principalId":
+		k.principalID = v
+	case "sub":
+		k.sub = v
+	case "apiKeyId":
+		k.apiKeyID = v
+	case "userAgent":
+		k.awsUserAgent = v
+	case "domainName":
+		k.domainName = v
+
+	case "StartUTC":
+		k.startUTC = v
+	case "StartLocal":
+		k.startLocal = v
+	case "Duration":
+		k.tDuration = v
+	case "ClientAddr":
+		k.clientAddr = v
+	case "ClientHost":
+		k.clientHost = v
+	case "ClientUsername":
+		k.clientUsername = v
+	case "RequestMethod":
+		k.reqMethod = v
+	case "RequestPath":
+		k.reqPath = v
+	case "RequestHost":
+		k.reqHost = v
+	case "DownstreamStatus":
+		k.downStatus = v
+	case "OriginStatus":
+		k.originStatus = v
+	case "DownstreamContentSize":
+		k.downSize = v
+	case "request_User-Agent":
+		k.reqUA = v
+	case "request_X-Forwarded-For":
+		k.reqXFF = v
+
+	case "logger":
+		k.logger = v
+	case "ts":
+		k.ts = v
+	case "size":
+		k.size = v
+	case "user_id":
+		k.userID = v
+	}
+}
+
+// jsonField is a canonical field name of Options.JSONFields.
+type jsonField uint8
+
+const (
+	jfTime jsonField = iota
+	jfClientIP
+	jfMethod
+	jfPath
+	jfURI
+	jfQuery
+	jfStatus
+	jfBytes
+	jfLatency
+	jfUser
+	jfUserAgent
+	jfHost
+	jfXFF
+	jfRequest
+	jsonFieldCount
+)
+
+var jsonFieldNames = [jsonFieldCount]string{
+	jfTime: "time", jfClientIP: "client_ip", jfMethod: "method", jfPath: "path", jfURI: "uri",
+	jfQuery: "query", jfStatus: "status", jfBytes: "bytes", jfLatency: "latency", jfUser: "user",
+	jfUserAgent: "user_agent", jfHost: "host", jfXFF: "xff", jfRequest: "request",
+}
+
+func (s *jsonState) resolveFields(m map[string]string) {
+	for i, n := range jsonFieldNames {
+		s.fields[i] = m[n]
+		if s.fields[i] != "" {
+			s.hasFields = true
+		}
+	}
+	s.fieldsReady = true
+}
+
+// text returns a string value as a sub-string of the line when it had no
+// escapes (no allocation), else as a copy. Absent, null, non-string values
+// and nginx's "-" placeholder give "".
+func (s *jsonState) text(v *fastjson.Value) string {
+	if v == nil {
+		return ""
+	}
+	b, err := v.StringBytes()
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	if len(b) == 1 && b[0] == '-' {
+		return ""
+	}
+	off := uintptr(unsafe.Pointer(unsafe.SliceData(b))) - s.base
+	if s.base != 0 && off < uintptr(len(s.line)) && uintptr(len(b)) <= uintptr(len(s.line))-off {
+		if sub := s.line[off : off+uintptr(len(b))]; sub == string(b) {
+			return sub
+		}
+	}
+	return string(b)
+}
+
+// numText returns the text of a number, or of a string holding one (AWS and
+// nginx JSON quote their numbers). The result is only valid until the next
+// call; "" means absent ("-", null, missing).
+func (s *jsonState) numText(v *fastjson.Value) (string, bool) {
+	if v == nil {
+		return "", true
+	}
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		s.num = v.MarshalTo(s.num[:0])
+		return unsafe.String(unsafe.SliceData(s.num), len(s.num)), true
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		t := strings.TrimSpace(unsafe.String(unsafe.SliceData(b), len(b)))
+		if t == "-" {
+			t = ""
+		}
+		return t, true
+	case fastjson.TypeNull:
+		return "", true
+	}
+	return "", false
+}
+
+// intValue reads a non-negative integer field. present is false when the
+// field is absent; ok is false when it is present but not an integer.
+func (s *jsonState) intValue(v *fastjson.Value) (n int64, present, ok bool) {
+	t, ok := s.numText(v)
+	if !ok {
+		return 0, true, false
+	}
+	if t == "" {
+		return 0, false, true
+	}
+	// Some writers print integral numbers as floats ("200.0").
+	if i := strings.IndexByte(t, '.'); i > 0 && strings.Trim(t[i+1:], "0") == "" {
+		t = t[:i]
+	}
+	x, good := atoiN(t)
+	return int64(x), true, good
+}
+
+// durationValue reads a latency given in unit (time.Second for "0.003",
+// time.Millisecond for 11, ...). nginx's $upstream_response_time can be a
+// comma list when a request was retried: the parts are summed.
+func (s *jsonState) durationValue(v *fastjson.Value, unit time.Duration) (d time.Duration, present, ok bool) {
+	t, ok := s.numText(v)
+	if !ok {
+		return 0, true, false
+	}
+	if t == "" {
+		return 0, false, true
+	}
+	for t != "" {
+		var part string
+		part, t, _ = strings.Cut(t, ",")
+		part = strings.TrimSpace(part)
+		if part == "-" || part == "" {
+			continue
+		}
+		ns, good := scaleDecimal(part, int64(unit))
+		if !good {
+			return 0, true, false
+		}
+		if ns > 0 {
+			d += time.Duration(ns)
+		}
+	}
+	return d, true, true
+}
+
+// stringOrFirst returns a header value that may be a string or an array of
+// strings (repeated headers); for arrays the values are joined as HTTP
+// would join them.
+func (s *jsonState) stringOrFirst(v *fastjson.Value, join bool) string {
+	if v == nil {
+		return ""
+	}
+	if v.Type() != fastjson.TypeArray {
+		return s.text(v)
+	}
+	a, _ := v.Array()
+	switch {
+	case len(a) == 0:
+		return ""
+	case len(a) == 1 || !join:
+		return s.text(a[0])
+	}
+	var b strings.Builder
+	for i, e := range a {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s.text(e))
+	}
+	return b.String()
+}
