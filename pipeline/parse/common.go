@@ -160,3 +160,92 @@ func splitURI(u string) (path, query string) {
 	}
 	return u, ""
 }
+
+// parseRFC3339UTC parses "2016-04-15T20:17:00.310Z" and
+// "2025-12-31T17:37:40.493035218+01:00" (a space may stand for the 'T'; a
+// missing zone means UTC) into UTC without time.Parse, which costs an
+// allocation-free but slow generic layout walk on the hot path.
+func parseRFC3339UTC(s string) (time.Time, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	year, ok1 := atoiN(s[0:4])
+	mon, ok2 := atoi2(s[5:7])
+	day, ok3 := atoi2(s[8:10])
+	hh, ok4 := atoi2(s[11:13])
+	mm, ok5 := atoi2(s[14:16])
+	ss, ok6 := atoi2(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
+		return time.Time{}, false
+	}
+	rest := s[19:]
+	nsec := 0
+	if len(rest) > 0 && (rest[0] == '.' || rest[0] == ',') {
+		i := 1
+		scale := 100000000
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			nsec += int(rest[i]-'0') * scale
+			scale /= 10
+			i++
+		}
+		if i == 1 {
+			return time.Time{}, false
+		}
+		rest = rest[i:]
+	}
+	offset := 0
+	switch {
+	case rest == "" || rest == "Z" || rest == "z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, okh := atoi2(rest[1:3])
+		om, okm := atoi2(rest[4:6])
+		if !okh || !okm {
+			return time.Time{}, false
+		}
+		offset = oh*3600 + om*60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(mon), day, hh, mm, ss, nsec, time.UTC)
+	return t.Add(-time.Duration(offset) * time.Second), true
+}
+
+// parseDuration reads a non-negative decimal such as "173", "+173" (HAProxy
+// logasap) or "0.086" as a count of unit. Fractions finer than a nanosecond
+// are dropped. It refuses values that would overflow a Duration rather than
+// wrap round to a negative latency.
+func parseDuration(s string, unit time.Duration) (time.Duration, bool) {
+	if len(s) > 0 && s[0] == '+' {
+		s = s[1:]
+	}
+	intPart, frac, _ := strings.Cut(s, ".")
+	if intPart == "" && frac == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if intPart != "" {
+		n, ok := atoiN(intPart)
+		if !ok || time.Duration(n) > (1<<62)/unit {
+			return 0, false
+		}
+		d = time.Duration(n) * unit
+	}
+	if frac != "" {
+		if _, ok := atoiN(frac[:min(len(frac), 18)]); !ok || len(frac) > 18 {
+			return 0, false
+		}
+		if len(frac) > 9 {
+			frac = frac[:9]
+		}
+		f, _ := atoiN(frac)
+		div := time.Duration(1)
+		for range len(frac) {
+			div *= 10
+		}
+		d += time.Duration(f) * unit / div
+	}
+	return d, true
+}

