@@ -1,0 +1,169 @@
+package window
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+)
+
+// noTime marks "no event yet" for At and the watermark.
+const noTime = math.MinInt64
+
+// plan is the store-independent part of Apply: validation and lateness.
+// Lateness is judged op by op in batch order against the store's watermark
+// (newest event time seen), so the outcome does not depend on where batch
+// boundaries fall.
+type plan struct {
+	late  []bool  // per op
+	gAt   []int64 // per group: newest non-late event time, noTime if none
+	nLate int64
+	wm    int64
+}
+
+func (s *schema) plan(b *Batch, wm int64, p *plan) error {
+	p.late = p.late[:0]
+	p.gAt = p.gAt[:0]
+	for range b.groups {
+		p.gAt = append(p.gAt, noTime)
+	}
+	for _, g := range b.groups {
+		if int(g.f) >= len(s.fams) {
+			return fmt.Errorf("window: batch uses family %d but the schema has %d families: build FamilyIDs from the same Schema", g.f, len(s.fams))
+		}
+	}
+	p.nLate = 0
+	for i := range b.ops {
+		op := &b.ops[i]
+		f := &s.fams[b.groups[op.g].f]
+		if op.kind != opTouch {
+			if int(op.m) >= len(f.metrics) {
+				return fmt.Errorf("window: batch uses metric %d of family %q, which has %d metrics", op.m, f.Name, len(f.metrics))
+			}
+			k := f.metrics[op.m].Kind
+			if (op.kind == opMember) != (k == Distinct) {
+				return fmt.Errorf("window: metric %q of family %q is a %v metric: use AddMember for Distinct metrics and Add for Count/Sum", f.metrics[op.m].Name, f.Name, k)
+			}
+		}
+		late := false
+		if op.kind != opTouch {
+			if wm != noTime && op.t < wm-s.lateness {
+				late = true
+				p.nLate++
+			} else {
+				wm = max(wm, op.t)
+				p.gAt[op.g] = max(p.gAt[op.g], op.t)
+			}
+		}
+		p.late = append(p.late, late)
+	}
+	p.wm = wm
+	return nil
+}
+
+// countDelta is how a delta lands in a bucket: Count keeps integers (Redis
+// HINCRBY), Sum keeps floats (HINCRBYFLOAT).
+func countDelta(k Kind, d float64) float64 {
+	if k == Count {
+		return math.Trunc(d)
+	}
+	return d
+}
+
+// arena hands out float slices from shared chunks, so building many views
+// costs few allocations.
+type arena struct{ buf []float64 }
+
+func (a *arena) take(n int) []float64 {
+	if n > cap(a.buf)-len(a.buf) {
+		a.buf = make([]float64, 0, max(4096, n))
+	}
+	s := a.buf[len(a.buf) : len(a.buf)+n : len(a.buf)+n]
+	a.buf = a.buf[:len(a.buf)+n]
+	clear(s)
+	return s
+}
+
+// newView prepares an empty view of (f, entity) at at.
+func (s *schema) newView(v *View, f FamilyID, entity string, at int64, mvs []metricView) {
+	v.Family, v.Entity, v.at, v.fam, v.mets = f, entity, at, &s.fams[f], mvs
+	if at != noTime {
+		v.At = time.UnixMilli(at).UTC()
+	}
+}
+
+// finishDistinct computes exact counts' companions once the view's
+// members are known: estimates are filled by the caller via est.
+func sortMembers(ms []scored) {
+	sort.Slice(ms, func(i, j int) bool {
+		if ms[i].score != ms[j].score {
+			return ms[i].score > ms[j].score
+		}
+		return ms[i].member > ms[j].member
+	})
+}
+
+// wantEstimate says whether window i of Distinct metric cm in view v gets
+// a HyperLogLog estimate: the entity was known to be over the cap before
+// this batch, the window is not exact, and the family's first metric has at
+// least MinEvents in it.
+func wantEstimate(v *View, cm *cmetric, dv *disView, w time.Duration) bool {
+	if dv.evicted <= v.at-w.Milliseconds() {
+		return false
+	}
+	if cm.MinEvents <= 0 {
+		return true
+	}
+	first := &v.fam.metrics[0]
+	var n float64
+	if first.Kind == Distinct {
+		c := 0
+		for _, s := range v.mets[0].dis.members {
+			if s.score <= v.at-w.Milliseconds() {
+				break
+			}
+			c++
+		}
+		n = float64(c)
+	} else {
+		n = v.Value(0, w)
+	}
+	return n >= float64(cm.MinEvents)
+}
+
+// hllRange is the bucket range a window's estimate unions: the buckets
+// starting inside (At-w, At], so the estimate never reaches before the
+// window (it may miss up to one HLL bucket at the old edge).
+func hllRange(at, w, r int64) (lo, hi int64) {
+	ws := at - w
+	lo = floorDiv(ws, r)
+	if lo*r < ws {
+		lo++
+	}
+	return lo, floorDiv(at, r)
+}
+
+// distinctTrim decides how to trim a Distinct metric's members given their
+// scores: members with score <= cut are removed (cut is noTime when nothing
+// needs removing). When more than cap members are live (newer than
+// at-maxWin), the oldest live ones go and evict is true: cut then becomes the
+// metric's evicted mark. Otherwise only members outside every window go.
+func distinctTrim(scores []int64, at, maxWin int64, capN int) (cut int64, evict bool) {
+	live := scores[:0:0]
+	stale := false
+	for _, sc := range scores {
+		if sc > at-maxWin {
+			live = append(live, sc)
+		} else {
+			stale = true
+		}
+	}
+	if len(live) > capN {
+		sort.Slice(live, func(i, j int) bool { return live[i] < live[j] })
+		return live[len(live)-capN-1], true
+	}
+	if stale {
+		return at - maxWin, false
+	}
+	return noTime, false
+}

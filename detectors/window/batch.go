@@ -1,0 +1,98 @@
+package window
+
+import "time"
+
+type gkey struct {
+	f FamilyID
+	e string
+}
+
+type bgroup struct {
+	f      FamilyID
+	entity string
+}
+
+const (
+	opAdd uint8 = iota
+	opMember
+	opTouch
+)
+
+type bop struct {
+	g      int32
+	kind   uint8
+	m      MetricID
+	t      int64 // unix ms
+	delta  float64
+	member string
+}
+
+// Batch accumulates operations for one Apply. The zero value is ready;
+// Reset makes it reusable without giving back its memory. Operations are
+// aggregated per (family, entity) when applied, so many events on one
+// entity become one update. A Batch is not safe for concurrent use.
+type Batch struct {
+	idx    map[gkey]int32
+	groups []bgroup
+	ops    []bop
+	marks  map[string]int64
+}
+
+func (b *Batch) group(f FamilyID, entity string) int32 {
+	if b.idx == nil {
+		b.idx = make(map[gkey]int32)
+	}
+	k := gkey{f, entity}
+	g, ok := b.idx[k]
+	if !ok {
+		g = int32(len(b.groups))
+		b.groups = append(b.groups, bgroup{f: f, entity: entity})
+		b.idx[k] = g
+	}
+	return g
+}
+
+// Add adds delta to a Count or Sum metric at event time t.
+func (b *Batch) Add(f FamilyID, entity string, m MetricID, t time.Time, delta float64) {
+	b.ops = append(b.ops, bop{g: b.group(f, entity), kind: opAdd, m: m, t: t.UnixMilli(), delta: delta})
+}
+
+// AddMember records member for a Distinct metric at event time t.
+func (b *Batch) AddMember(f FamilyID, entity string, m MetricID, t time.Time, member string) {
+	b.ops = append(b.ops, bop{g: b.group(f, entity), kind: opMember, m: m, t: t.UnixMilli(), member: member})
+}
+
+// Touch asks for the entity's view without changing it. t is not used for
+// windows (the view ends at the entity's newest event time) but is kept for
+// symmetry with Add.
+func (b *Batch) Touch(f FamilyID, entity string, t time.Time) {
+	b.ops = append(b.ops, bop{g: b.group(f, entity), kind: opTouch, t: t.UnixMilli()})
+}
+
+// MarkApplied records that all events of stream up to offset are in this
+// batch; Apply stores it atomically with the batch's updates.
+func (b *Batch) MarkApplied(stream string, offset int64) {
+	if b.marks == nil {
+		b.marks = make(map[string]int64)
+	}
+	if old, ok := b.marks[stream]; !ok || offset > old {
+		b.marks[stream] = offset
+	}
+}
+
+// Len is the number of Add, AddMember and Touch calls since the last Reset.
+func (b *Batch) Len() int { return len(b.ops) }
+
+// Reset empties the batch, keeping its memory.
+func (b *Batch) Reset() {
+	clear(b.idx)
+	clear(b.marks)
+	for i := range b.ops {
+		b.ops[i].member = "" // let member strings be collected
+	}
+	b.ops = b.ops[:0]
+	for i := range b.groups {
+		b.groups[i].entity = ""
+	}
+	b.groups = b.groups[:0]
+}

@@ -1,0 +1,214 @@
+package window
+
+import (
+	"math"
+	"time"
+)
+
+// Result holds the views of the entities one Apply touched. It stays valid
+// after later Applies.
+type Result struct {
+	views []*View
+	idx   map[gkey]*View
+	late  int64
+}
+
+// View returns the view of (f, entity) if the batch touched it.
+func (r *Result) View(f FamilyID, entity string) (*View, bool) {
+	if r.idx == nil {
+		r.idx = make(map[gkey]*View, len(r.views))
+		for _, v := range r.views {
+			r.idx[gkey{v.Family, v.Entity}] = v
+		}
+	}
+	v, ok := r.idx[gkey{f, entity}]
+	return v, ok
+}
+
+// Views returns every view, in the order the batch first touched them.
+func (r *Result) Views() []*View { return r.views }
+
+// Late is the number of operations of this batch dropped because their event
+// time was more than Schema.Lateness behind the newest event time seen.
+func (r *Result) Late() int64 { return r.late }
+
+// series is a run of consecutive buckets: vals[i] is bucket first+i.
+type series struct {
+	first int64
+	vals  []float64
+}
+
+type scored struct {
+	member string
+	score  int64 // unix ms of the member's newest event
+}
+
+type disView struct {
+	members []scored // live members, newest first (ties: member descending)
+	evicted int64    // newest event time of a member dropped by the cap; math.MinInt64 if none
+	est     []float64
+}
+
+type metricView struct {
+	tiers []series
+	dis   *disView
+}
+
+// View is the windowed state of one (family, entity) right after an Apply.
+type View struct {
+	Family FamilyID
+	Entity string
+	// At is the newest event time of this entity applied so far (the end of
+	// every window). Zero if the entity has no data.
+	At time.Time
+
+	at   int64
+	fam  *cfamily
+	mets []metricView
+}
+
+func (v *View) metric(m MetricID) (*cmetric, *metricView) {
+	if v == nil || int(m) >= len(v.mets) {
+		return nil, nil
+	}
+	return &v.fam.metrics[m], &v.mets[m]
+}
+
+// Value is a Count or Sum metric over (At-w, At]. Buckets wholly inside the
+// window count fully; the oldest bucket, which the window start cuts, counts
+// by the fraction of it inside the window (see doc.go). For a Distinct metric
+// it returns Distinct's n.
+func (v *View) Value(m MetricID, w time.Duration) float64 {
+	cm, mv := v.metric(m)
+	if cm == nil {
+		return 0
+	}
+	if cm.Kind == Distinct {
+		n, _ := v.Distinct(m, w)
+		return n
+	}
+	wms := w.Milliseconds()
+	ti := cm.tierFor(wms)
+	t := mv.tiers[ti]
+	res := cm.tiers[ti].res
+	ws := v.at - wms
+	i0 := floorDiv(ws, res)
+	var sum float64
+	for i, x := range t.vals {
+		idx := t.first + int64(i)
+		switch {
+		case x == 0 || idx < i0:
+		case idx == i0:
+			sum += x * float64((i0+1)*res-ws) / float64(res)
+		default:
+			sum += x
+		}
+	}
+	return sum
+}
+
+// Distinct is the number of distinct members seen in (At-w, At]. It is exact
+// (exact=true) while no member newer than At-w was dropped by the cap;
+// otherwise it is the HyperLogLog estimate when the family's first metric
+// has at least MinEvents in the window (at least the exact part), else the
+// exact part alone, a lower bound.
+func (v *View) Distinct(m MetricID, w time.Duration) (n float64, exact bool) {
+	cm, mv := v.metric(m)
+	if cm == nil || mv.dis == nil {
+		return 0, false
+	}
+	ws := v.at - w.Milliseconds()
+	c := 0
+	for _, s := range mv.dis.members {
+		if s.score <= ws {
+			break
+		}
+		c++
+	}
+	if mv.dis.evicted <= ws {
+		return float64(c), true
+	}
+	for i, x := range cm.Windows {
+		if x == w && mv.dis.est != nil && mv.dis.est[i] >= 0 {
+			return math.Max(mv.dis.est[i], float64(c)), false
+		}
+	}
+	return float64(c), false
+}
+
+// Members returns up to max live members, most recent first.
+func (v *View) Members(m MetricID, max int) []string {
+	_, mv := v.metric(m)
+	if mv == nil || mv.dis == nil || max <= 0 {
+		return nil
+	}
+	n := min(max, len(mv.dis.members))
+	out := make([]string, n)
+	for i := range out {
+		out[i] = mv.dis.members[i].member
+	}
+	return out
+}
+
+// Series returns the history buckets of a Count/Sum metric, oldest first,
+// ending with the bucket holding At. It returns nil values if the metric
+// keeps no History.
+func (v *View) Series(m MetricID) (start time.Time, step time.Duration, vals []float64) {
+	cm, mv := v.metric(m)
+	if cm == nil || cm.hist < 0 || v.at == math.MinInt64 {
+		return time.Time{}, 0, nil
+	}
+	t := mv.tiers[cm.hist]
+	res := cm.tiers[cm.hist].res
+	return time.UnixMilli(t.first * res).UTC(), time.Duration(res) * time.Millisecond, append([]float64(nil), t.vals...)
+}
+
+// Baseline is the exponentially weighted mean and standard deviation of the
+// completed history buckets (the bucket holding At is excluded), from the
+// first bucket with data on; empty buckets after it count as zeros. A bucket
+// halfLife older weighs half as much; halfLife <= 0 weighs all equally. n is
+// the number of buckets with data.
+func (v *View) Baseline(m MetricID, halfLife time.Duration) (mean, std float64, n int) {
+	cm, mv := v.metric(m)
+	if cm == nil || cm.hist < 0 {
+		return 0, 0, 0
+	}
+	vals := mv.tiers[cm.hist].vals
+	if len(vals) < 2 {
+		return 0, 0, 0
+	}
+	vals = vals[:len(vals)-1]
+	first := -1
+	for i, x := range vals {
+		if x != 0 {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return 0, 0, 0
+	}
+	decay := 1.0
+	if halfLife > 0 {
+		decay = math.Exp2(-float64(cm.tiers[cm.hist].res) / float64(halfLife.Milliseconds()))
+	}
+	var sw, swx float64
+	w := 1.0
+	for i := len(vals) - 1; i >= first; i-- {
+		sw += w
+		swx += w * vals[i]
+		if vals[i] != 0 {
+			n++
+		}
+		w *= decay
+	}
+	mean = swx / sw
+	var swd float64
+	w = 1.0
+	for i := len(vals) - 1; i >= first; i-- {
+		d := vals[i] - mean
+		swd += w * d * d
+		w *= decay
+	}
+	return mean, math.Sqrt(swd / sw), n
+}
