@@ -48,10 +48,36 @@ func isTrusted(trusted []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-var months = map[string]time.Month{
-	"Jan": time.January, "Feb": time.February, "Mar": time.March, "Apr": time.April,
-	"May": time.May, "Jun": time.June, "Jul": time.July, "Aug": time.August,
-	"Sep": time.September, "Oct": time.October, "Nov": time.November, "Dec": time.December,
+// month maps "Jan".."Dec" to its number; a switch beats a map lookup on
+// the hot path and needs no package-level table.
+func month(s string) (time.Month, bool) {
+	switch s {
+	case "Jan":
+		return time.January, true
+	case "Feb":
+		return time.February, true
+	case "Mar":
+		return time.March, true
+	case "Apr":
+		return time.April, true
+	case "May":
+		return time.May, true
+	case "Jun":
+		return time.June, true
+	case "Jul":
+		return time.July, true
+	case "Aug":
+		return time.August, true
+	case "Sep":
+		return time.September, true
+	case "Oct":
+		return time.October, true
+	case "Nov":
+		return time.November, true
+	case "Dec":
+		return time.December, true
+	}
+	return 0, false
 }
 
 // parseCLFTime parses "10/Oct/2023:11:06:56 +0200" (optionally with
@@ -64,7 +90,7 @@ func parseCLFTime(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	day, ok1 := atoi2(s[0:2])
-	mon, ok2 := months[s[3:6]]
+	mon, ok2 := month(s[3:6])
 	year, ok3 := atoiN(s[7:11])
 	hh, ok4 := atoi2(s[12:14])
 	mm, ok5 := atoi2(s[15:17])

