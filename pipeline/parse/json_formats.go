@@ -87,17 +87,19 @@ func setRequestLine(ev *detectors.Event, r string) bool {
 func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 	s := &p.json
 	k := &s.keys
-	get := func(f jsonField, def *fastjson.Value) (*fastjson.Value, string) {
+	// get prefers the key the user mapped for f, falling back to nginx's
+	// variable name; it also returns the key, for error messages.
+	get := func(f jsonField, def *fastjson.Value, defKey string) (*fastjson.Value, string) {
 		if key := s.fields[f]; key != "" {
 			if v := o.Get(key); v != nil {
 				return v, key
 			}
 		}
-		return def, jsonFieldNames[f]
+		return def, defKey
 	}
 
 	// Time: a mapped key (any shape), else $time_iso8601, $time_local, $msec.
-	switch v, key := get(jfTime, nil); {
+	switch v, key := get(jfTime, nil, ""); {
 	case v != nil:
 		t, ok := parseAnyTime(s.text(v))
 		if !ok {
@@ -133,25 +135,25 @@ func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 	}
 
 	// Request: method + uri/path (+ query), else the request line.
-	method, _ := get(jfMethod, k.requestMethod)
+	method, _ := get(jfMethod, k.requestMethod, "request_method")
 	ev.Method = s.nginxText(method)
-	if v, _ := get(jfURI, k.requestURI); v != nil {
+	if v, _ := get(jfURI, k.requestURI, "request_uri"); v != nil {
 		ev.Path, ev.Query = splitURI(s.nginxText(v))
-	} else if v, _ := get(jfPath, k.uri); v != nil {
+	} else if v, _ := get(jfPath, k.uri, "uri"); v != nil {
 		ev.Path, ev.Query = splitURI(s.nginxText(v))
 	}
 	if ev.Query == "" {
-		q, _ := get(jfQuery, k.args)
+		q, _ := get(jfQuery, k.args, "args")
 		if q == nil {
 			q = k.queryString
 		}
 		ev.Query = s.nginxText(q)
 	}
 	if ev.Method == "" || ev.Path == "" {
-		if r, _ := get(jfRequest, k.request); r != nil {
+		if r, rKey := get(jfRequest, k.request, "request"); r != nil {
 			m, path, q := ev.Method, ev.Path, ev.Query
 			if !setRequestLine(ev, s.nginxText(r)) {
-				return jsonBadField("request", "an HTTP request line")
+				return jsonBadField(rKey, "an HTTP request line")
 			}
 			// Explicit fields win over what the request line says.
 			if m != "" {
@@ -166,39 +168,38 @@ func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 		return jsonNoRequest("request, request_method, request_uri, uri or JSONFields")
 	}
 
-	if v, key := get(jfStatus, k.status); true {
-		if err := s.setStatus(ev, v, key); err != nil {
-			return err
-		}
+	statusV, statusKey := get(jfStatus, k.status, "status")
+	if err := s.setStatus(ev, statusV, statusKey); err != nil {
+		return err
 	}
-	bytesV, bytesKey := get(jfBytes, k.bodyBytesSent)
+	bytesV, bytesKey := get(jfBytes, k.bodyBytesSent, "body_bytes_sent")
 	if bytesV == nil {
 		bytesV, bytesKey = k.bytesSent, "bytes_sent"
 	}
 	if err := s.setBytes(ev, bytesV, bytesKey); err != nil {
 		return err
 	}
-	latV, latKey := get(jfLatency, k.requestTime)
+	latV, latKey := get(jfLatency, k.requestTime, "request_time")
 	if latV == nil {
 		latV, latKey = k.upstreamRespTime, "upstream_response_time"
 	}
 	if err := s.setLatency(ev, latV, time.Second, latKey); err != nil {
 		return err
 	}
-	if v, _ := get(jfUser, k.remoteUser); v != nil {
+	if v, _ := get(jfUser, k.remoteUser, "remote_user"); v != nil {
 		ev.User = s.nginxText(v)
 	}
-	if v, _ := get(jfUserAgent, k.httpUserAgent); v != nil {
+	if v, _ := get(jfUserAgent, k.httpUserAgent, "http_user_agent"); v != nil {
 		ev.UserAgent = s.nginxText(v)
 	}
-	hostV, _ := get(jfHost, k.host)
+	hostV, _ := get(jfHost, k.host, "host")
 	if hostV == nil {
 		hostV = k.httpHost
 	}
 	ev.Host = s.nginxText(hostV)
-	xffV, _ := get(jfXFF, k.httpXFF)
+	xffV, _ := get(jfXFF, k.httpXFF, "http_x_forwarded_for")
 	ev.XForwardedFor = s.nginxText(xffV)
-	peerV, _ := get(jfClientIP, k.remoteAddr)
+	peerV, _ := get(jfClientIP, k.remoteAddr, "remote_addr")
 	ev.ClientIP = clientIP(p.opts.TrustedProxies, s.addr(peerV), ev.XForwardedFor)
 	return nil
 }

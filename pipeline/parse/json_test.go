@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gatewatch/gatewatch/detectors"
 )
@@ -47,20 +49,20 @@ func jsonLines(t testing.TB, file string) []string {
 // jsonWant lists the fields a JSON test checks; every one is compared, so
 // an empty string or zero asserts the field stayed empty.
 type jsonWant struct {
-	time      string // RFC3339Nano, UTC
-	ip        string // "" = no client address
-	method    string
-	path      string
-	query     string
-	status    int
-	bytes     int64
-	latency   time.Duration
-	user      string
-	ua        string
-	host      string
-	xff       string
-	route     string
-	format    detectors.Format
+	time    string // RFC3339Nano, UTC
+	ip      string // "" = no client address
+	method  string
+	path    string
+	query   string
+	status  int
+	bytes   int64
+	latency time.Duration
+	user    string
+	ua      string
+	host    string
+	xff     string
+	route   string
+	format  detectors.Format
 }
 
 func checkJSONEvent(t *testing.T, ev *detectors.Event, w jsonWant) {
@@ -224,3 +226,304 @@ func TestParseJSONFormats(t *testing.T) {
 }
 
 const envoyUA3 = "curl/8.5.0"
+
+func TestParseJSONFieldsMapping(t *testing.T) {
+	line := jsonLine(t, "nginx.jsonl", 5)
+
+	// Without a mapping the keys say nothing about the gateway.
+	var ev detectors.Event
+	err := newJSONTestParser(t, Options{}).Parse(line, &ev)
+	if ReasonOf(err) != ReasonUnknown {
+		t.Fatalf("unmapped custom keys: err = %v, want %s", err, ReasonUnknown)
+	}
+	if !strings.Contains(err.Error(), "ts, client, verb, path, qs, code, size, rt, …") {
+		t.Errorf("unknown_format detail should list the first keys: %v", err)
+	}
+
+	p := newJSONTestParser(t, Options{JSONFields: map[string]string{
+		"time": "ts", "client_ip": "client", "method": "verb", "path": "path", "query": "qs", "status": "code",
+		"bytes": "size", "latency": "rt", "user": "who", "user_agent": "ua", "host": "vhost", "xff": "fwd",
+	}})
+	ev = detectors.Event{}
+	if err := p.Parse(line, &ev); err != nil {
+		t.Fatal(err)
+	}
+	checkJSONEvent(t, &ev, jsonWant{time: "2023-10-10T09:06:56.123Z", ip: "192.0.2.44", method: "DELETE", path: "/api/v1/users/42",
+		query: "force=1", status: 204, latency: 250 * time.Millisecond, user: "ops", ua: "kubectl/1.28", host: "admin.example.com",
+		format: detectors.FormatNginxJSON})
+
+	// A mapped request line and epoch time in milliseconds.
+	p = newJSONTestParser(t, Options{JSONFields: map[string]string{"time": "t", "request": "req", "status": "s", "client_ip": "ip"}})
+	ev = detectors.Event{}
+	if err := p.Parse(`{"t":1700000000123,"req":"PUT /a/b?c=d HTTP/2.0","s":"500","ip":"2001:db8::1"}`, &ev); err != nil {
+		t.Fatal(err)
+	}
+	checkJSONEvent(t, &ev, jsonWant{time: "2023-11-14T22:13:20.123Z", ip: "2001:db8::1", method: "PUT", path: "/a/b", query: "c=d",
+		status: 500, format: detectors.FormatNginxJSON})
+
+	// Gateways with their own signature are still recognised with a mapping set.
+	ev = detectors.Event{}
+	if err := p.Parse(jsonLine(t, "kong.jsonl", 1), &ev); err != nil || ev.Format != detectors.FormatKongJSON {
+		t.Errorf("Kong line with JSONFields set: format %v, err %v", ev.Format, err)
+	}
+}
+
+func TestParseJSONNumbersAsStrings(t *testing.T) {
+	p := newJSONTestParser(t, Options{})
+	// The same request with every number quoted and with every number typed.
+	quoted := `{"time_iso8601":"2024-01-02T03:04:05+00:00","remote_addr":"192.0.2.1","request_method":"GET","request_uri":"/x","status":"503","body_bytes_sent":"1234","request_time":"1.250"}`
+	typed := `{"time_iso8601":"2024-01-02T03:04:05+00:00","remote_addr":"192.0.2.1","request_method":"GET","request_uri":"/x","status":503,"body_bytes_sent":1234,"request_time":1.25}`
+	for _, line := range []string{quoted, typed} {
+		var ev detectors.Event
+		if err := p.Parse(line, &ev); err != nil {
+			t.Fatal(err)
+		}
+		checkJSONEvent(t, &ev, jsonWant{time: "2024-01-02T03:04:05Z", ip: "192.0.2.1", method: "GET", path: "/x",
+			status: 503, bytes: 1234, latency: 1250 * time.Millisecond, format: detectors.FormatNginxJSON})
+	}
+}
+
+func TestParseJSONTrustedProxies(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	tests := []struct {
+		file      string
+		line      int
+		untrusted string // ClientIP without trusted proxies
+		withTrust string // ClientIP with them
+	}{
+		// nginx: peer 10.0.0.5 is trusted; XFF "198.51.100.7, 10.0.0.2" walked from the right.
+		{"nginx.jsonl", 3, "10.0.0.5", "198.51.100.7"},
+		// Envoy: peer 10.42.0.1, XFF "192.168.1.100, 10.42.0.1".
+		{"envoy.jsonl", 5, "10.42.0.1", "192.168.1.100"},
+		// Envoy IPv6: XFF hops carry a port and brackets; every hop is
+		// trusted, so the left-most one is the best guess.
+		{"envoy.jsonl", 6, "fd00:1234:5678::1", "fd00:1234:5678::5a24"},
+		// Traefik: ClientHost (raw XFF) is only believed behind a trusted peer.
+		{"traefik.jsonl", 4, "10.10.8.105", "175.16.199.10"},
+		// Traefik: an untrusted peer keeps its address whatever XFF says.
+		{"traefik.jsonl", 5, "192.0.2.10", "192.0.2.10"},
+	}
+	plain := newJSONTestParser(t, Options{})
+	behind := newJSONTestParser(t, Options{TrustedProxies: trusted})
+	for _, tt := range tests {
+		line := jsonLine(t, tt.file, tt.line)
+		for _, c := range []struct {
+			p    *Parser
+			want string
+		}{{plain, tt.untrusted}, {behind, tt.withTrust}} {
+			var ev detectors.Event
+			if err := c.p.Parse(line, &ev); err != nil {
+				t.Fatalf("%s:%d: %v", tt.file, tt.line, err)
+			}
+			if ev.ClientIP != netip.MustParseAddr(c.want) {
+				t.Errorf("%s:%d trusted=%v: ClientIP = %v, want %s", tt.file, tt.line, len(c.p.opts.TrustedProxies) > 0, ev.ClientIP, c.want)
+			}
+		}
+	}
+
+	// Caddy's client_ip is already Caddy's own trusted_proxies verdict.
+	line := `{"level":"info","ts":1700000000.5,"logger":"http.log.access.api","msg":"handled request","request":{"remote_ip":"10.0.0.9","remote_port":"4444","client_ip":"203.0.113.50","proto":"HTTP/1.1","method":"POST","host":"api.example.com","uri":"/login?x=1","headers":{"User-Agent":["k6/0.47"],"X-Forwarded-For":["203.0.113.50"]}},"bytes_read":55,"user_id":"","duration":0.0125,"size":12,"status":401}`
+	var ev detectors.Event
+	if err := plain.Parse(line, &ev); err != nil {
+		t.Fatal(err)
+	}
+	checkJSONEvent(t, &ev, jsonWant{time: "2023-11-14T22:13:20.5Z", ip: "203.0.113.50", method: "POST", path: "/login", query: "x=1",
+		status: 401, bytes: 12, latency: 12500 * time.Microsecond, ua: "k6/0.47", host: "api.example.com", xff: "203.0.113.50",
+		format: detectors.FormatCaddyJSON})
+}
+
+func TestParseAllKongBatch(t *testing.T) {
+	p := newJSONTestParser(t, Options{})
+	batch := jsonLine(t, "kong_batch.json", 1)
+	evs, err := p.ParseAll(batch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 {
+		t.Fatalf("got %d events, want 2", len(evs))
+	}
+	checkJSONEvent(t, &evs[0], jsonWant{time: "2024-09-19T22:10:39.538Z", ip: "192.168.65.1", method: "GET", path: "/example-route",
+		status: 200, bytes: 9982, latency: 173 * time.Millisecond, ua: "HTTPie/3.2.3", host: "localhost:8000", format: detectors.FormatKongJSON})
+	checkJSONEvent(t, &evs[1], jsonWant{time: "2023-11-14T22:13:21.5Z", ip: "198.51.100.23", method: "POST", path: "/v1/login",
+		status: 401, bytes: 96, latency: 2 * time.Millisecond, ua: "python-requests/2.31.0", host: "api.example.com", format: detectors.FormatKongJSON})
+	// Each event keeps its own element as evidence, not the whole batch.
+	if evs[0].Raw != jsonLine(t, "kong.jsonl", 1) || evs[1].Raw != jsonLine(t, "kong.jsonl", 3) {
+		t.Errorf("Raw of batch elements is not the element's own JSON")
+	}
+
+	// Appending after existing events, reusing capacity.
+	dst := make([]detectors.Event, 1, 8)
+	dst[0].Method = "KEEP"
+	dst, err = p.ParseAll(batch, dst)
+	if err != nil || len(dst) != 3 || dst[0].Method != "KEEP" || dst[2].Status != 401 {
+		t.Fatalf("append to dst: len %d, err %v", len(dst), err)
+	}
+
+	// A single object through ParseAll, and an empty batch.
+	if evs, err := p.ParseAll(jsonLine(t, "kong.jsonl", 2), nil); err != nil || len(evs) != 1 || evs[0].User != "alice" {
+		t.Errorf("single object: %d events, err %v", len(evs), err)
+	}
+	if evs, err := p.ParseAll("[ ]", nil); err != nil || len(evs) != 0 {
+		t.Errorf("empty batch: %d events, err %v", len(evs), err)
+	}
+
+	// A batch with one bad element: the good ones are kept, the error names the element.
+	k1, k3 := jsonLine(t, "kong.jsonl", 1), jsonLine(t, "kong.jsonl", 3)
+	bad := `[` + k1 + `,{"started_at":"soon","request":{"method":"GET","uri":"/"},"latencies":{}},` + k3 + `]`
+	evs, err = p.ParseAll(bad, nil)
+	if len(evs) != 2 || ReasonOf(err) != ReasonBadTime || !strings.Contains(err.Error(), "array element 1") {
+		t.Errorf("bad element: %d events, err %v; want 2 events and a bad_time error naming element 1", len(evs), err)
+	}
+	// A batch cut off in the middle of an element.
+	evs, err = p.ParseAll(batch[:len(k1)+60], nil)
+	if len(evs) != 1 || ReasonOf(err) != ReasonTruncated {
+		t.Errorf("cut-off batch: %d events, err %v; want the first element and truncated", len(evs), err)
+	}
+	// Parse (one event per line) refuses a batch rather than dropping all but one entry.
+	var ev detectors.Event
+	if err := p.Parse(batch, &ev); err == nil {
+		t.Errorf("Parse accepted a batch; it must point to ParseAll")
+	}
+}
+
+func TestParseJSONErrors(t *testing.T) {
+	p := newJSONTestParser(t, Options{})
+	kong1 := jsonLine(t, "kong.jsonl", 1)
+	tests := []struct {
+		name   string
+		line   string
+		reason Reason
+		detail string // substring of the error
+	}{
+		{"cut off", kong1[:len(kong1)-40], ReasonTruncated, "cut off"},
+		{"cut off in a string", `{"time_local":"10/Oct/2023:11:06:56 +0200","request":"GET /ab`, ReasonTruncated, "cut off"},
+		{"malformed", `{"status":200,,"request":"GET / HTTP/1.1"}`, ReasonBadField, "invalid JSON"},
+		{"trailing garbage", `{"status":200} {"x":1}`, ReasonBadField, "invalid JSON"},
+		{"not an object", `"just a string"`, ReasonUnknown, ""},
+		{"unknown gateway", `{"foo":1,"bar":"baz"}`, ReasonUnknown, "keys: foo, bar"},
+		{"caddy non-access entry", jsonLine(t, "caddy.jsonl", 6), ReasonUnknown, "logger"},
+		{"bad status", `{"time_local":"10/Oct/2023:11:06:56 +0200","remote_addr":"1.2.3.4","request":"GET / HTTP/1.1","status":"OK"}`, ReasonBadField, "status"},
+		{"status out of range", `{"time_local":"10/Oct/2023:11:06:56 +0200","remote_addr":"1.2.3.4","request":"GET / HTTP/1.1","status":20000}`, ReasonBadField, "status"},
+		{"bad time", `{"time_local":"yesterday","remote_addr":"1.2.3.4","request":"GET / HTTP/1.1","status":200}`, ReasonBadTime, "time_local"},
+		{"no time", `{"remote_addr":"1.2.3.4","request":"GET / HTTP/1.1","status":200}`, ReasonBadTime, "no request time"},
+		{"bad request line", `{"time_local":"10/Oct/2023:11:06:56 +0200","remote_addr":"1.2.3.4","request":"GARBAGE","status":400}`, ReasonBadField, "request"},
+		{"bad latency", `{"time_local":"10/Oct/2023:11:06:56 +0200","remote_addr":"1.2.3.4","request":"GET / HTTP/1.1","status":200,"request_time":"fast"}`, ReasonBadField, "request_time"},
+		{"bad bytes", `{"StartUTC":"2021-12-08T14:02:43Z","ClientAddr":"1.2.3.4:5","RequestMethod":"GET","RequestPath":"/","DownstreamStatus":200,"DownstreamContentSize":-5}`, ReasonBadField, "DownstreamContentSize"},
+		{"envoy bad time", `{"start_time":"2025-13-31T16:37:40.479Z","method":"GET","x-envoy-origin-path":"/","response_code":200}`, ReasonBadTime, "start_time"},
+		{"kong no request", `{"started_at":1700000000000,"latencies":{"request":1},"request":{}}`, ReasonBadField, "request.method"},
+		{"aws no time", `{"requestId":"x","ip":"1.2.3.4","requestTime":"-","httpMethod":"GET","status":"200"}`, ReasonBadTime, "requestTime"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev detectors.Event
+			err := p.Parse(tt.line, &ev)
+			if err == nil {
+				t.Fatalf("accepted %q as %v", tt.line, ev.Format)
+			}
+			if ReasonOf(err) != tt.reason {
+				t.Errorf("reason = %s, want %s (%v)", ReasonOf(err), tt.reason, err)
+			}
+			if !strings.Contains(err.Error(), tt.detail) {
+				t.Errorf("error %q does not mention %q", err, tt.detail)
+			}
+		})
+	}
+
+	// Forcing a JSON format on another gateway's line fails on its missing fields.
+	fp := newJSONTestParser(t, Options{Format: detectors.FormatKongJSON})
+	var ev detectors.Event
+	if err := fp.Parse(jsonLine(t, "traefik.jsonl", 1), &ev); ReasonOf(err) != ReasonBadTime {
+		t.Errorf("Traefik line forced as Kong: %v, want bad_time for the missing started_at", err)
+	}
+}
+
+// Text fields of lines without escapes must be sub-strings of the line:
+// that is what keeps the hot path at a constant, small number of
+// allocations per line.
+func TestParseJSONTextSharesLine(t *testing.T) {
+	p := newJSONTestParser(t, Options{})
+	for _, c := range []struct {
+		file string
+		line int
+	}{
+		{"traefik.jsonl", 1}, {"envoy.jsonl", 1}, {"caddy.jsonl", 5}, {"kong.jsonl", 2}, {"aws.jsonl", 3}, {"nginx.jsonl", 3},
+	} {
+		line := jsonLine(t, c.file, c.line)
+		var ev detectors.Event
+		if err := p.Parse(line, &ev); err != nil {
+			t.Fatal(err)
+		}
+		for name, f := range map[string]string{"Method": ev.Method, "Path": ev.Path, "UserAgent": ev.UserAgent, "Host": ev.Host, "User": ev.User} {
+			if f != "" && !within(line, f) {
+				t.Errorf("%s:%d %s %q is a copy, not a sub-string of the line", c.file, c.line, name, f)
+			}
+		}
+	}
+	// A value with JSON escapes must be unescaped, hence copied.
+	var ev detectors.Event
+	line := `{"time_iso8601":"2024-01-02T03:04:05Z","remote_addr":"192.0.2.1","request_method":"GET","request_uri":"/a\"b\u00e9","status":200}`
+	if err := p.Parse(line, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Path != "/a\"b\u00e9" {
+		t.Errorf("Path = %q, want the unescaped value", ev.Path)
+	}
+}
+
+func within(outer, inner string) bool {
+	o := uintptr(unsafe.Pointer(unsafe.StringData(outer)))
+	i := uintptr(unsafe.Pointer(unsafe.StringData(inner)))
+	return i >= o && i+uintptr(len(inner)) <= o+uintptr(len(outer))
+}
+
+func TestJSONTimeAndNumbers(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string // "" = rejected
+	}{
+		{"2021-12-08T14:02:43.587782192Z", "2021-12-08T14:02:43.587782192Z"},
+		{"2024-03-01T10:15:30.123456789+01:00", "2024-03-01T09:15:30.123456789Z"},
+		{"2023-10-10T11:06:56-0230", "2023-10-10T13:36:56Z"},
+		{"2023-10-10 11:06:56", "2023-10-10T11:06:56Z"},
+		{"10/Oct/2023:11:06:56 +0200", "2023-10-10T09:06:56Z"},
+		{"1711741827.9626286", "2024-03-29T19:50:27.9626286Z"},
+		{"1726783839538", "2024-09-19T22:10:39.538Z"},
+		{"1700000000000000", "2023-11-14T22:13:20Z"},
+		{"1700000000000000001", "2023-11-14T22:13:20.000000001Z"},
+		{"2023-10-10T11:06:56+0", ""},
+		{"2023-10-10T11:06:56.Z", ""},
+		{"2023-02-30X11:06:56Z", ""},
+		{"yesterday", ""},
+		{"", ""},
+	} {
+		got, ok := parseAnyTime(c.in)
+		switch {
+		case c.want == "" && ok:
+			t.Errorf("parseAnyTime(%q) = %v, want rejection", c.in, got)
+		case c.want != "" && (!ok || got.Format(time.RFC3339Nano) != c.want):
+			t.Errorf("parseAnyTime(%q) = %v, %v; want %s", c.in, got.Format(time.RFC3339Nano), ok, c.want)
+		}
+	}
+	for _, c := range []struct {
+		in    string
+		scale int64
+		want  int64
+		ok    bool
+	}{
+		{"0.003", int64(time.Second), 3000000, true},
+		{"11", int64(time.Millisecond), 11000000, true},
+		{"3.3987e-05", int64(time.Second), 33987, true},
+		{".5", int64(time.Second), 500000000, true},
+		{"1.", int64(time.Second), 1000000000, true},
+		{"0.0000000001", int64(time.Second), 0, true},
+		{"99999999999999999999", 1, 0, false},
+		{"-1", int64(time.Millisecond), 0, false},
+		{"1.2.3", 1, 0, false},
+		{".", 1, 0, false},
+	} {
+		got, ok := scaleDecimal(c.in, c.scale)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("scaleDecimal(%q, %d) = %d, %v; want %d, %v", c.in, c.scale, got, ok, c.want, c.ok)
+		}
+	}
+}
