@@ -91,6 +91,23 @@ func (f TLSFiles) Config() (*tls.Config, error) {
 	return cfg, nil
 }
 
+// security returns the TLS config (nil: plaintext) and SASL mechanism (nil:
+// none) that cfg asks for.
+func (cfg KafkaConfig) security() (*tls.Config, sasl.Mechanism, error) {
+	t := cfg.TLS
+	if t == nil {
+		var err error
+		if t, err = cfg.TLSFiles.Config(); err != nil {
+			return nil, nil, err
+		}
+	}
+	mech, err := cfg.SASL.mechanism()
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, mech, nil
+}
+
 // SASL authentication. Mechanism is "" (none), "PLAIN", "SCRAM-SHA-256" or
 // "SCRAM-SHA-512".
 type SASL struct {
@@ -188,23 +205,17 @@ func NewKafka(cfg KafkaConfig) (*Kafka, error) {
 	if cfg.HeartbeatInterval >= cfg.SessionTimeout {
 		return nil, fmt.Errorf("kafka: heartbeat interval %s must be shorter than the session timeout %s (a third of it is usual)", cfg.HeartbeatInterval, cfg.SessionTimeout)
 	}
-	if cfg.TLS == nil {
-		t, err := cfg.TLSFiles.Config()
-		if err != nil {
-			return nil, err
-		}
-		cfg.TLS = t
-	}
-	mech, err := cfg.SASL.mechanism()
+	tlsConfig, mech, err := cfg.security()
 	if err != nil {
 		return nil, err
 	}
+	cfg.TLS = tlsConfig
 	k.cfg = cfg
 	k.dialer = &kafka.Dialer{
 		ClientID:      "gatewatch",
 		Timeout:       dialTimeout,
 		DualStack:     true,
-		TLS:           cfg.TLS,
+		TLS:           tlsConfig,
 		SASLMechanism: mech,
 	}
 	return k, nil
