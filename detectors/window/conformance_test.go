@@ -75,7 +75,9 @@ type op struct {
 	member string
 }
 
-func add(e string, m MetricID, t time.Time, d float64) op { return op{kind: opAdd, e: e, m: m, t: t, d: d} }
+func add(e string, m MetricID, t time.Time, d float64) op {
+	return op{kind: opAdd, e: e, m: m, t: t, d: d}
+}
 func mem(e string, m MetricID, t time.Time, member string) op {
 	return op{kind: opMember, e: e, m: m, t: t, member: member}
 }
@@ -96,7 +98,7 @@ func fill(b *Batch, ops []op) {
 }
 
 var (
-	minute = time.Minute
+	minute   = time.Minute
 	ipSchema = Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
 		{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute, 10 * time.Minute, time.Hour},
 			History: 6 * time.Hour, HistoryBucket: time.Hour},
@@ -199,7 +201,9 @@ var conformance = []struct {
 		checks: []check{late(2), value("c", 0, time.Hour, 3)},
 	}}},
 	{"distinct exact then estimated", ipSchema, []step{{
-		ops: run(5, func(i int) []op { return []op{mem("e", 1, sec(float64(i)), "u"+strconv.Itoa(i)), add("e", 0, sec(float64(i)), 1)} }),
+		ops: run(5, func(i int) []op {
+			return []op{mem("e", 1, sec(float64(i)), "u"+strconv.Itoa(i)), add("e", 0, sec(float64(i)), 1)}
+		}),
 		checks: []check{distinct("e", 1, time.Minute, 5, 0, true),
 			func(t *testing.T, r *Result, _ Store) {
 				v, _ := r.View(0, "e")
@@ -210,7 +214,9 @@ var conformance = []struct {
 			}},
 	}, {
 		// 20 more members (25 > cap 8): nothing is dropped yet, so still exact.
-		ops:    run(20, func(i int) []op { return []op{mem("e", 1, sec(float64(10+i)), "v"+strconv.Itoa(i)), add("e", 0, sec(float64(10+i)), 1)} }),
+		ops: run(20, func(i int) []op {
+			return []op{mem("e", 1, sec(float64(10+i)), "v"+strconv.Itoa(i)), add("e", 0, sec(float64(10+i)), 1)}
+		}),
 		checks: []check{distinct("e", 1, time.Minute, 25, 0, true), distinct("e", 1, 10*time.Minute, 25, 0, true)},
 	}, {
 		// The cap trims to the 8 newest; the rest live on in the
@@ -225,7 +231,9 @@ var conformance = []struct {
 		{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute}},
 		{Name: "users", Kind: Distinct, Windows: []time.Duration{time.Minute}, MinEvents: 1000},
 	}}}, DistinctCap: 4}, []step{
-		{ops: run(10, func(i int) []op { return []op{mem("f", 1, sec(float64(i)), "u"+strconv.Itoa(i)), add("f", 0, sec(float64(i)), 1)} })},
+		{ops: run(10, func(i int) []op {
+			return []op{mem("f", 1, sec(float64(i)), "u"+strconv.Itoa(i)), add("f", 0, sec(float64(i)), 1)}
+		})},
 		{ops: []op{mem("f", 1, sec(20), "x"), add("f", 0, sec(20), 1)},
 			// members 6..9 kept (4), plus x: 5, not exact.
 			checks: []check{distinct("f", 1, time.Minute, 5, 0, false)}},

@@ -146,8 +146,8 @@ func hllKey(base string, m int, res, idx int64) string {
 // gread holds the read commands of one group.
 type gread struct {
 	hash  *redis.MapStringStringCmd
-	zsets []*redis.ZSliceCmd       // per metric (nil for Count/Sum)
-	pfc   [][]*redis.IntCmd        // per metric, per window
+	zsets []*redis.ZSliceCmd // per metric (nil for Count/Sum)
+	pfc   [][]*redis.IntCmd  // per metric, per window
 	wrote bool
 	ttl   bool
 	estAt int64
