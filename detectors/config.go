@@ -213,7 +213,7 @@ type ScrapingConfig struct {
 
 // RateAnomalyConfig: an entity far above its own baseline AND its population.
 type RateAnomalyConfig struct {
-	Common `yaml:",inline"`
+	Common   `yaml:",inline"`
 	Window   time.Duration `yaml:"window"`    // default 5m (the history bucket)
 	HalfLife time.Duration `yaml:"half_life"` // EWMA half-life of the own baseline, default 1h
 	// MinCount requests in Window before anything is scored (default 300,
@@ -240,7 +240,7 @@ type ShadowAPIConfig struct {
 
 // ErrorSpikeConfig: a route's 5xx ratio far above its baseline.
 type ErrorSpikeConfig struct {
-	Common `yaml:",inline"`
+	Common   `yaml:",inline"`
 	Window   time.Duration `yaml:"window"`    // default 5m
 	HalfLife time.Duration `yaml:"half_life"` // default 2h
 	// Binomial surprise of the window's 5xx count at the baseline ratio
