@@ -17,8 +17,9 @@ import (
 //
 //   - nginx-combined/main, apache-common/combined, traefik-clf: the Basic-auth
 //     user as sent, so failed logins carry the attempted name; times in CLF
-//     with second precision. Apache presets and nginx combined carry no
-//     latency; Traefik CLF ends with the duration in ms.
+//     with second precision. nginx combined/main carry no latency; the
+//     Apache formats are the stock common/combined LogFormats with the usual
+//     " %D" (µs) appended; Traefik CLF ends with the duration in ms.
 //   - nginx-json: the escape=json log_format from Kong's support article
 //     (request_time in seconds, ms resolution, all values strings, missing
 //     values "").
@@ -318,7 +319,8 @@ func appendApache(buf []byte, ev *detectors.Event, combined bool) []byte {
 		buf = appendDash(buf, ev.UserAgent)
 		buf = append(buf, '"')
 	}
-	return buf
+	buf = append(buf, ' ')
+	return strconv.AppendInt(buf, ev.Latency.Microseconds(), 10) // %D
 }
 
 func appendNginxJSON(buf []byte, ev *detectors.Event) []byte {
@@ -534,7 +536,7 @@ func appendKong(buf []byte, ev *detectors.Event) []byte {
 	buf = append(buf, hostOf(ev)...)
 	buf = append(buf, ":443"...)
 	buf = append(buf, uri[1:]...) // uri without its opening quote, closing quote included
-	buf = append(buf, `,"upstream_uri":`...)
+	buf = append(buf, `},"upstream_uri":`...)
 	buf = append(buf, uri...)
 	buf = append(buf, `,"started_at":`...)
 	buf = strconv.AppendInt(buf, started, 10)
