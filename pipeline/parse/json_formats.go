@@ -63,11 +63,26 @@ func (s *jsonState) setLatency(ev *detectors.Event, v *fastjson.Value, unit time
 	return nil
 }
 
-// addr parses an address field ("1.2.3.4", "1.2.3.4:5678", "[::1]:80").
-// Unparseable values (a unix socket path, "unknown") leave the address
-// unset rather than rejecting the line: the request still happened.
+// addr parses an address field ("1.2.3.4", "1.2.3.4:5678", "[::1]:80",
+// "::1"). Unparseable values (a unix socket path, "unknown") leave the
+// address unset rather than rejecting the line: the request still
+// happened. It picks the parser from the shape first because netip
+// allocates an error for every failed attempt, and "ip:port" is the usual
+// shape here.
 func (s *jsonState) addr(v *fastjson.Value) netip.Addr {
-	a, _ := detectors.ParseAddr(s.text(v))
+	return parseHostAddr(s.text(v))
+}
+
+func parseHostAddr(t string) netip.Addr {
+	if t == "" {
+		return netip.Addr{}
+	}
+	if t[0] == '[' || strings.Count(t, ":") == 1 {
+		if ap, err := netip.ParseAddrPort(t); err == nil {
+			return ap.Addr().Unmap()
+		}
+	}
+	a, _ := detectors.ParseAddr(t)
 	return a
 }
 
@@ -475,7 +490,7 @@ func (p *Parser) fillTraefikJSON(ev *detectors.Event) error {
 	ev.XForwardedFor = s.text(k.reqXFF)
 	if ev.XForwardedFor == "" {
 		if h := s.text(k.clientHost); h != "" {
-			if a, ok := detectors.ParseAddr(h); !ok || a != peer {
+			if a := parseHostAddr(h); !a.IsValid() || a != peer {
 				ev.XForwardedFor = h
 			}
 		}

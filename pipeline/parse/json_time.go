@@ -106,7 +106,9 @@ func parseRFC3339(s string) (time.Time, bool) {
 	hh, ok4 := atoi2(s[11:13])
 	mm, ok5 := atoi2(s[14:16])
 	ss, ok6 := atoi2(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mon < 1 || mon > 12 || day < 1 || day > 31 ||
+	// Years before 1970 are a broken clock or garbage; a zero time would
+	// also read as "no time" downstream.
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || year < 1970 || mon < 1 || mon > 12 || day < 1 || day > 31 ||
 		hh > 23 || mm > 59 || ss > 60 {
 		return time.Time{}, false
 	}
@@ -153,7 +155,8 @@ func parseAnyTime(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	if len(s) >= 20 && s[2] == '/' {
-		return parseCLFTime(s)
+		t, ok := parseCLFTime(s)
+		return t, ok && t.Year() >= 1970
 	}
 	if len(s) >= 19 && s[4] == '-' {
 		return parseRFC3339(s)
