@@ -1,9 +1,11 @@
 package window
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -95,11 +97,11 @@ func (s *schema) newView(v *View, f FamilyID, entity string, at int64, mvs []met
 // finishDistinct computes exact counts' companions once the view's
 // members are known: estimates are filled by the caller via est.
 func sortMembers(ms []scored) {
-	sort.Slice(ms, func(i, j int) bool {
-		if ms[i].score != ms[j].score {
-			return ms[i].score > ms[j].score
+	slices.SortFunc(ms, func(a, b scored) int {
+		if a.score != b.score {
+			return cmp.Compare(b.score, a.score)
 		}
-		return ms[i].member > ms[j].member
+		return strings.Compare(b.member, a.member)
 	})
 }
 
@@ -117,14 +119,7 @@ func wantEstimate(v *View, cm *cmetric, dv *disView, w time.Duration) bool {
 	first := &v.fam.metrics[0]
 	var n float64
 	if first.Kind == Distinct {
-		c := 0
-		for _, s := range v.mets[0].dis.members {
-			if s.score <= v.at-w.Milliseconds() {
-				break
-			}
-			c++
-		}
-		n = float64(c)
+		n = float64(v.mets[0].dis.countSince(v.at - w.Milliseconds()))
 	} else {
 		n = v.Value(0, w)
 	}
@@ -159,7 +154,7 @@ func distinctTrim(scores []int64, at, maxWin int64, capN int) (cut int64, evict 
 		}
 	}
 	if len(live) > capN {
-		sort.Slice(live, func(i, j int) bool { return live[i] < live[j] })
+		slices.Sort(live)
 		return live[len(live)-capN-1], true
 	}
 	if stale {

@@ -101,21 +101,58 @@ func (h *hll) add(member string) {
 	h.sparse[lo] = uint32(idx)<<8 | uint32(val)
 }
 
-// mergeInto sets regs to the register-wise max of regs and h.
-func (h *hll) mergeInto(regs *[hllRegs]uint8) {
+// hllMerge unions HyperLogLogs. It remembers which registers it set, so
+// counting and resetting a union of small (sparse) ones costs what they
+// hold, not 2^14 registers.
+type hllMerge struct {
+	regs    [hllRegs]uint8
+	touched []uint16
+	dense   bool
+}
+
+func (u *hllMerge) reset() {
+	if u.dense {
+		clear(u.regs[:])
+	} else {
+		for _, i := range u.touched {
+			u.regs[i] = 0
+		}
+	}
+	u.touched = u.touched[:0]
+	u.dense = false
+}
+
+func (u *hllMerge) add(h *hll) {
 	if h.dense != nil {
+		u.dense = true
 		for i, v := range h.dense {
-			if v > regs[i] {
-				regs[i] = v
+			if v > u.regs[i] {
+				u.regs[i] = v
 			}
 		}
 		return
 	}
 	for _, p := range h.sparse {
-		if v := uint8(p); v > regs[p>>8] {
-			regs[p>>8] = v
+		i := p >> 8
+		if v := uint8(p); v > u.regs[i] {
+			if u.regs[i] == 0 && !u.dense {
+				u.touched = append(u.touched, uint16(i))
+			}
+			u.regs[i] = v
 		}
 	}
+}
+
+func (u *hllMerge) count() uint64 {
+	if u.dense {
+		return hllCount(&u.regs)
+	}
+	var histo [64]int
+	histo[0] = hllRegs - len(u.touched)
+	for _, i := range u.touched {
+		histo[u.regs[i]]++
+	}
+	return hllEstimate(&histo)
 }
 
 func hllSigma(x float64) float64 {
@@ -156,6 +193,10 @@ func hllCount(regs *[hllRegs]uint8) uint64 {
 	for _, v := range regs {
 		histo[v]++
 	}
+	return hllEstimate(&histo)
+}
+
+func hllEstimate(histo *[64]int) uint64 {
 	const m = float64(hllRegs)
 	z := m * hllTau((m-float64(histo[hllQ+1]))/m)
 	for j := hllQ; j >= 1; j-- {

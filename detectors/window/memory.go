@@ -3,6 +3,7 @@ package window
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 )
 
@@ -21,7 +22,7 @@ type Memory struct {
 
 	p       plan
 	gents   []*ment
-	regs    [hllRegs]uint8
+	merge   hllMerge
 	sweepIn int
 }
 
@@ -77,6 +78,7 @@ type hslot struct {
 
 type mdis struct {
 	members map[string]int64
+	oldest  int64 // lower bound of the members' scores: trim is a no-op above it
 	evicted int64
 	big     bool
 	hll     [][]hslot // per cmetric.hllRes
@@ -102,7 +104,7 @@ func (m *Memory) newEnt(f *cfamily) *ment {
 	for i := range f.metrics {
 		cm := &f.metrics[i]
 		if cm.Kind == Distinct {
-			d := &mdis{members: make(map[string]int64), evicted: noTime, hll: make([][]hslot, len(cm.hllRes))}
+			d := &mdis{members: make(map[string]int64), oldest: math.MaxInt64, evicted: noTime, hll: make([][]hslot, len(cm.hllRes))}
 			for j, r := range cm.hllRes {
 				var n int64
 				for k, w := range cm.Windows {
@@ -186,6 +188,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		d := e.dis[op.m]
 		if old, ok := d.members[op.member]; !ok || op.t > old {
 			d.members[op.member] = op.t
+			d.oldest = min(d.oldest, op.t)
 		}
 		if d.big {
 			d.pfadd(cm, op.member, op.t)
@@ -222,7 +225,6 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 						dv.members = append(dv.members, scored{mem, sc})
 					}
 				}
-				sortMembers(dv.members)
 				continue
 			}
 			mvs[mi].tiers = make([]series, len(cm.tiers))
@@ -255,14 +257,14 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 				}
 				r := cm.hllRes[cm.winHLL[k]]
 				lo, hi := hllRange(at, w.Milliseconds(), r)
-				clear(m.regs[:])
+				m.merge.reset()
 				hs := e.dis[mi].hll[cm.winHLL[k]]
 				for i := lo; i <= hi; i++ {
 					if sl := hs[mod(i, int64(len(hs)))]; sl.idx == i {
-						sl.h.mergeInto(&m.regs)
+						m.merge.add(sl.h)
 					}
 				}
-				dv.est[k] = float64(hllCount(&m.regs))
+				dv.est[k] = float64(m.merge.count())
 			}
 		}
 	}
@@ -293,6 +295,10 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 // trim applies the cap and retention to one Distinct metric; see
 // distinctTrim for the rule shared with RedisStore.
 func (m *Memory) trim(cm *cmetric, d *mdis, at int64) {
+	if len(d.members) <= m.s.cap && d.oldest > at-cm.maxWin {
+		d.big = d.evicted > at-cm.maxWin
+		return // nothing to cut: the common case, kept cheap
+	}
 	scores := make([]int64, 0, len(d.members))
 	for _, sc := range d.members {
 		scores = append(scores, sc)
@@ -307,11 +313,17 @@ func (m *Memory) trim(cm *cmetric, d *mdis, at int64) {
 		d.evicted = max(d.evicted, cut)
 	}
 	if cut != noTime {
+		// A new map: Go maps do not shrink, and iterating one that once
+		// held a burst of members would stay slow.
+		kept := make(map[string]int64, min(len(d.members), m.s.cap+1))
+		d.oldest = math.MaxInt64
 		for mem, sc := range d.members {
-			if sc <= cut {
-				delete(d.members, mem)
+			if sc > cut {
+				kept[mem] = sc
+				d.oldest = min(d.oldest, sc)
 			}
 		}
+		d.members = kept
 	}
 	d.big = d.evicted > at-cm.maxWin
 }

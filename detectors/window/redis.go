@@ -477,7 +477,6 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 				dv.members = append(dv.members, sm)
 			}
 		}
-		sortMembers(dv.members)
 		if at == noTime || ce == nil {
 			continue
 		}

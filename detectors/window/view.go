@@ -44,7 +44,8 @@ type scored struct {
 }
 
 type disView struct {
-	members []scored // live members, newest first (ties: member descending)
+	members []scored // live members; sorted newest first (ties: member descending) once sorted is set
+	sorted  bool
 	evicted int64    // newest event time of a member dropped by the cap; math.MinInt64 if none
 	est     []float64
 }
@@ -118,13 +119,7 @@ func (v *View) Distinct(m MetricID, w time.Duration) (n float64, exact bool) {
 		return 0, false
 	}
 	ws := v.at - w.Milliseconds()
-	c := 0
-	for _, s := range mv.dis.members {
-		if s.score <= ws {
-			break
-		}
-		c++
-	}
+	c := mv.dis.countSince(ws)
 	if mv.dis.evicted <= ws {
 		return float64(c), true
 	}
@@ -136,11 +131,26 @@ func (v *View) Distinct(m MetricID, w time.Duration) (n float64, exact bool) {
 	return float64(c), false
 }
 
-// Members returns up to max live members, most recent first.
+func (d *disView) countSince(ws int64) int {
+	c := 0
+	for _, s := range d.members {
+		if s.score > ws {
+			c++
+		}
+	}
+	return c
+}
+
+// Members returns up to max live members, most recent first. Views are
+// not safe for concurrent use: the first call sorts.
 func (v *View) Members(m MetricID, max int) []string {
 	_, mv := v.metric(m)
 	if mv == nil || mv.dis == nil || max <= 0 {
 		return nil
+	}
+	if !mv.dis.sorted {
+		sortMembers(mv.dis.members)
+		mv.dis.sorted = true
 	}
 	n := min(max, len(mv.dis.members))
 	out := make([]string, n)

@@ -1,0 +1,143 @@
+package window
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatewatch/gatewatch/internal/testenv"
+	"github.com/redis/go-redis/v9"
+)
+
+// The benchmark workload of the issue: 1,000,000 events, Zipf keys over
+// 50,000 IPs and 200,000 users, per-IP count over 1m/10m/1h and distinct
+// users per IP over 10m, 10,000 events per Apply, 10,000 events per second
+// of event time.
+const (
+	benchEvents = 1_000_000
+	benchBatch  = 10_000
+)
+
+var benchSchema = Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
+	{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute, 10 * time.Minute, time.Hour}},
+	{Name: "users", Kind: Distinct, Windows: []time.Duration{10 * time.Minute}, MinEvents: 100},
+}}}}
+
+type benchEvent struct {
+	ip, user string
+	t        time.Time
+}
+
+func benchWorkload() []benchEvent {
+	r := rand.New(rand.NewPCG(1, 2))
+	zi := rand.NewZipf(r, 1.1, 1, 49_999)
+	zu := rand.NewZipf(r, 1.1, 1, 199_999)
+	ips := make([]string, 50_000)
+	for i := range ips {
+		ips[i] = "10." + strconv.Itoa(i>>16) + "." + strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255)
+	}
+	users := make([]string, 200_000)
+	for i := range users {
+		users[i] = "user" + strconv.Itoa(i)
+	}
+	evs := make([]benchEvent, benchEvents)
+	for i := range evs {
+		evs[i] = benchEvent{ips[zi.Uint64()], users[zu.Uint64()], t0.Add(time.Duration(i) * 100 * time.Microsecond)}
+	}
+	return evs
+}
+
+func feedBench(b *testing.B, st Store, evs []benchEvent) {
+	ctx := context.Background()
+	var batch Batch
+	for i, e := range evs {
+		batch.Add(0, e.ip, 0, e.t, 1)
+		batch.AddMember(0, e.ip, 1, e.t, e.user)
+		if (i+1)%benchBatch == 0 || i == len(evs)-1 {
+			batch.MarkApplied("p0", int64(i))
+			if _, err := st.Apply(ctx, &batch); err != nil {
+				b.Fatal(err)
+			}
+			batch.Reset()
+		}
+	}
+}
+
+func BenchmarkMemory(b *testing.B) {
+	evs := benchWorkload()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		m, _ := NewMemory(benchSchema)
+		feedBench(b, m, evs)
+	}
+	b.ReportMetric(float64(b.N*len(evs))/time.Since(start).Seconds(), "events/s")
+}
+
+// redisInfo reads total command calls, CPU seconds and used memory.
+func redisInfo(b *testing.B, c *redis.Client) (calls int64, cpu float64, mem int64) {
+	ctx := context.Background()
+	for _, line := range strings.Split(c.Info(ctx, "commandstats", "cpu", "memory").Val(), "\r\n") {
+		switch {
+		case strings.HasPrefix(line, "cmdstat_"):
+			_, rest, _ := strings.Cut(line, "calls=")
+			n, _ := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+			calls += n
+		case strings.HasPrefix(line, "used_cpu_sys:"), strings.HasPrefix(line, "used_cpu_user:"):
+			_, v, _ := strings.Cut(line, ":")
+			f, _ := strconv.ParseFloat(v, 64)
+			cpu += f
+		case strings.HasPrefix(line, "used_memory:"):
+			mem, _ = strconv.ParseInt(strings.TrimPrefix(line, "used_memory:"), 10, 64)
+		}
+	}
+	return
+}
+
+func BenchmarkRedis(b *testing.B) {
+	evs := benchWorkload()
+	ips := map[string]bool{}
+	for _, e := range evs {
+		ips[e.ip] = true
+	}
+	srv := testenv.StartRedis(b) // private server: its INFO counts only this benchmark
+	c := redisClient(b, srv)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var calls, cpu, elapsed float64
+	var memPerIP float64
+	for b.Loop() {
+		b.StopTimer()
+		c.FlushAll(ctx)
+		st, err := NewRedis(c, benchSchema, RedisOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c0, cpu0, m0 := redisInfo(b, c)
+		b.StartTimer()
+		start := time.Now()
+		feedBench(b, st, evs)
+		elapsed += time.Since(start).Seconds()
+		b.StopTimer()
+		c1, cpu1, m1 := redisInfo(b, c)
+		calls += float64(c1 - c0 - 1) // minus the INFO itself
+		cpu += cpu1 - cpu0
+		memPerIP = float64(m1-m0) / float64(len(ips))
+		b.StartTimer()
+	}
+	n := float64(b.N * len(evs))
+	b.ReportMetric(n/elapsed, "events/s")
+	b.ReportMetric(calls/n, "cmds/event")
+	b.ReportMetric(cpu/n*1e6, "redis-cpu-µs/event")
+	b.ReportMetric(memPerIP, "redis-bytes/ip")
+	b.ReportMetric(float64(len(ips)), "ips")
+	// Sample key sizes for BENCHMARKS.md.
+	for _, k := range []string{"gw:{ip:10.0.0.1}:h", "gw:{ip:10.0.0.1}:d1", "gw:{ip:10.0.195.80}:h", "gw:{ip:10.0.195.80}:d1"} {
+		b.Logf("MEMORY USAGE %s = %d bytes", k, c.MemoryUsage(ctx, k).Val())
+	}
+}
