@@ -204,6 +204,7 @@ func (p *Parser) parseJSONAs(f detectors.Format, line string, ev *detectors.Even
 	if f == detectors.FormatUnknown {
 		f = s.detect(o)
 		if f == detectors.FormatUnknown {
+			s.line, s.base = "", 0
 			return unknownJSONError(o)
 		}
 	}

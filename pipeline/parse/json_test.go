@@ -527,3 +527,36 @@ func TestJSONTimeAndNumbers(t *testing.T) {
 		}
 	}
 }
+
+func TestParseJSONCaddyTimeAndDurationFormats(t *testing.T) {
+	p := newJSONTestParser(t, Options{})
+	const head = `{"level":"info","logger":"http.log.access","msg":"handled request","request":{"remote_ip":"192.0.2.7","method":"GET","host":"h","uri":"/x","headers":{}},"status":200,"size":1,`
+	for _, c := range []struct {
+		tail    string
+		time    string
+		latency time.Duration
+	}{
+		{`"ts":1711741827.9626286,"duration":0.5}`, "2024-03-29T19:50:27.9626286Z", 500 * time.Millisecond},
+		{`"ts":"2024-03-29T20:50:27.962+01:00","duration":"1.5ms"}`, "2024-03-29T19:50:27.962Z", 1500 * time.Microsecond},
+		{`"ts":1711741827962,"duration":2500000}`, "2024-03-29T19:50:27.962Z", 2500 * time.Microsecond},
+		{`"ts":1711741827,"duration":2}`, "2024-03-29T19:50:27Z", 2 * time.Second},
+		{`"ts":1711741827,"duration":3.3987e-05}`, "2024-03-29T19:50:27Z", 33987 * time.Nanosecond},
+	} {
+		var ev detectors.Event
+		if err := p.Parse(head+c.tail, &ev); err != nil {
+			t.Fatalf("%s: %v", c.tail, err)
+		}
+		if got := ev.Time.Format(time.RFC3339Nano); got != c.time || ev.Latency != c.latency {
+			t.Errorf("%s: time %s latency %v, want %s %v", c.tail, got, ev.Latency, c.time, c.latency)
+		}
+	}
+}
+
+func TestParseJSONFormatRejectsTextFormat(t *testing.T) {
+	p := newJSONTestParser(t, Options{})
+	var ev detectors.Event
+	err := p.parseJSONFormat(detectors.FormatNginxCombined, `{"status":200}`, &ev)
+	if ReasonOf(err) != ReasonUnknown || !strings.Contains(err.Error(), "not a JSON format") {
+		t.Errorf("parseJSONFormat(nginx-combined) = %v", err)
+	}
+}

@@ -12,25 +12,15 @@ import (
 // per unit) without going through float64 for the common plain form, so
 // epoch timestamps keep their full precision.
 func scaleDecimal(s string, scale int64) (int64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	if strings.ContainsAny(s, "eE") {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || f < 0 || math.IsNaN(f) || f*float64(scale) > math.MaxInt64 {
-			return 0, false
-		}
-		return int64(f * float64(scale)), true
-	}
-	intPart, frac, _ := strings.Cut(s, ".")
-	if intPart == "" && frac == "" {
+	if s == "" || s == "." {
 		return 0, false
 	}
 	var n int64
-	for i := 0; i < len(intPart); i++ {
-		c := intPart[i]
+	i := 0
+	for ; i < len(s) && s[i] != '.'; i++ {
+		c := s[i]
 		if c < '0' || c > '9' {
-			return 0, false
+			return scaleFloat(s, scale)
 		}
 		if n > (math.MaxInt64-9)/10 {
 			return 0, false
@@ -41,23 +31,34 @@ func scaleDecimal(s string, scale int64) (int64, bool) {
 		return 0, false
 	}
 	n *= scale
-	// Fraction: digit i is worth scale/10^(i+1); stop once that is below 1ns.
+	// Fraction: digit j is worth scale/10^(j+1); past a nanosecond the
+	// digits are only validated.
 	unit := scale
-	for i := 0; i < len(frac); i++ {
-		c := frac[i]
+	for i++; i < len(s); i++ {
+		c := s[i]
 		if c < '0' || c > '9' {
-			return 0, false
+			return scaleFloat(s, scale)
 		}
 		unit /= 10
-		if unit == 0 {
-			continue // precision beyond a nanosecond; keep validating digits
-		}
 		n += int64(c-'0') * unit
 	}
 	if n < 0 {
 		return 0, false
 	}
 	return n, true
+}
+
+// scaleFloat handles the exponent form zap and typed JSON writers use for
+// very small or large floats ("3.3987e-05").
+func scaleFloat(s string, scale int64) (int64, bool) {
+	if strings.IndexAny(s, "eE") < 0 {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || math.IsNaN(f) || f*float64(scale) > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(f * float64(scale)), true
 }
 
 // epochUnit guesses the unit of a bare epoch number from its integer digit
