@@ -49,43 +49,37 @@ func (p *Parser) parseJSONFormat(f detectors.Format, line string, ev *detectors.
 }
 
 // parseJSONAll handles a line that is a JSON array (Kong http-log batches)
-// or object, appending events to dst. Every element that parses is
-// appended; the error, if any, reports the first element that did not, so
-// the caller can keep the whole line for the dead-letter path.
+// or object, appending events to dst. As ParseAll documents, a line is
+// accepted or rejected whole: on error dst comes back at its old length
+// and the error names the first bad element, so the caller dead-letters
+// the batch once instead of half-processing it. (Kong writes every element
+// with the same serializer, so one bad element means a broken batch.)
 func (p *Parser) parseJSONAll(line string, dst []detectors.Event) ([]detectors.Event, error) {
 	t := trimJSONSpace(line)
+	n := len(dst)
 	if t == "" || t[0] != '[' {
 		dst = growEvent(dst)
-		ev := &dst[len(dst)-1]
-		if err := p.parseJSONAs(p.opts.Format, line, ev); err != nil {
-			return dst[:len(dst)-1], err
+		if err := p.parseJSONAs(p.opts.Format, line, &dst[n]); err != nil {
+			return dst[:n], err
 		}
 		return dst, nil
 	}
-	var firstErr error
 	rest := t[1:]
 	for i := 0; ; i++ {
 		elem, tail, ok := nextArrayElem(rest)
 		if !ok {
-			if firstErr == nil {
-				firstErr = jsonSyntaxError(t, "array element "+strconv.Itoa(i)+" is cut off or malformed")
-			}
-			return dst, firstErr
+			return dst[:n], jsonSyntaxError(t, "array element "+strconv.Itoa(i)+" is cut off or malformed")
 		}
 		if elem == "" { // end of array
-			if trimJSONSpace(tail) != "" && firstErr == nil {
-				firstErr = &Error{Reason: ReasonBadField, Detail: "unexpected text after the JSON array"}
+			if trimJSONSpace(tail) != "" {
+				return dst[:n], &Error{Reason: ReasonBadField, Detail: "unexpected text after the JSON array"}
 			}
-			return dst, firstErr
+			return dst, nil
 		}
 		rest = tail
 		dst = growEvent(dst)
-		ev := &dst[len(dst)-1]
-		if err := p.parseJSONAs(p.opts.Format, elem, ev); err != nil {
-			dst = dst[:len(dst)-1]
-			if firstErr == nil {
-				firstErr = wrapElemError(i, err)
-			}
+		if err := p.parseJSONAs(p.opts.Format, elem, &dst[len(dst)-1]); err != nil {
+			return dst[:n], wrapElemError(i, err)
 		}
 	}
 }

@@ -367,17 +367,22 @@ func TestParseAllKongBatch(t *testing.T) {
 		t.Errorf("empty batch: %d events, err %v", len(evs), err)
 	}
 
-	// A batch with one bad element: the good ones are kept, the error names the element.
+	// A batch with one bad element is rejected whole, dst unchanged, and
+	// the error names the element.
 	k1, k3 := jsonLine(t, "kong.jsonl", 1), jsonLine(t, "kong.jsonl", 3)
 	bad := `[` + k1 + `,{"started_at":"soon","request":{"method":"GET","uri":"/"},"latencies":{}},` + k3 + `]`
-	evs, err = p.ParseAll(bad, nil)
-	if len(evs) != 2 || ReasonOf(err) != ReasonBadTime || !strings.Contains(err.Error(), "array element 1") {
-		t.Errorf("bad element: %d events, err %v; want 2 events and a bad_time error naming element 1", len(evs), err)
+	evs, err = p.ParseAll(bad, dst[:1])
+	if len(evs) != 1 || evs[0].Method != "KEEP" || ReasonOf(err) != ReasonBadTime || !strings.Contains(err.Error(), "array element 1") {
+		t.Errorf("bad element: %d events, err %v; want dst unchanged and a bad_time error naming element 1", len(evs), err)
 	}
 	// A batch cut off in the middle of an element.
 	evs, err = p.ParseAll(batch[:len(k1)+60], nil)
-	if len(evs) != 1 || ReasonOf(err) != ReasonTruncated {
-		t.Errorf("cut-off batch: %d events, err %v; want the first element and truncated", len(evs), err)
+	if len(evs) != 0 || ReasonOf(err) != ReasonTruncated {
+		t.Errorf("cut-off batch: %d events, err %v; want none and truncated", len(evs), err)
+	}
+	// Text after the closing bracket.
+	if evs, err := p.ParseAll(batch+` x`, nil); len(evs) != 0 || ReasonOf(err) != ReasonBadField {
+		t.Errorf("trailing text: %d events, err %v; want none and bad_field", len(evs), err)
 	}
 	// Parse (one event per line) refuses a batch rather than dropping all but one entry.
 	var ev detectors.Event
