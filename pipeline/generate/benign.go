@@ -134,6 +134,7 @@ type session struct {
 	static    int
 	page      int
 	think     float64 // median think time, seconds
+	current   bool    // follows no stale links (office staff use the current app)
 	origin_   string
 	trap      string // trap id whose entities a mistype is recorded under
 }
@@ -356,7 +357,7 @@ func (s *session) choose() bool {
 			s.queue = append(s.queue, actOrderGet)
 		case n < 945:
 			s.queue = append(s.queue, actUserGet)
-		case n < 985:
+		case n < 985 || s.current:
 			s.queue = append(s.queue, actMe)
 		default:
 			s.queue = append(s.queue, actOldLink)

@@ -45,7 +45,7 @@ func (e *engine) addTraps() {
 		e.trapSeen.add("t1", EntityUser, u.name)
 		s := &session{
 			r: rand.New(rand.NewPCG(r.Uint64(), r.Uint64())), u: u, ui: int32(-100 - i), ip: officeIP, ua: u.web,
-			lastOrder: -1, queue: make([]action, 0, 8), origin_: "trap:t1", think: 45, budget: 1 << 30,
+			lastOrder: -1, queue: make([]action, 0, 8), origin_: "trap:t1", think: 45, budget: 1 << 30, current: true,
 		}
 		at := e.start + int64(r.Float64()*0.8*float64(span))
 		e.push(microsecond(at), &officeArrival{s: s})
