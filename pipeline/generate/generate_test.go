@@ -19,12 +19,12 @@ import (
 
 // rec is a compact copy of one event with its origin.
 type rec struct {
-	t                                    time.Time
-	ip                                   netip.Addr
+	t                                   time.Time
+	ip                                  netip.Addr
 	user, method, path, query, ua, orig string
-	status                               int
-	bytes                                int64
-	lat                                  time.Duration
+	status                              int
+	bytes                               int64
+	lat                                 time.Duration
 }
 
 func (r *rec) isLogin() bool   { return r.method == "POST" && r.path == pLogin }
