@@ -16,6 +16,9 @@ import "strings"
 // Paths that are already canonical, by far the common case, are returned
 // as they are, without allocating.
 func cleanPath(p string) string {
+	if p == "*" { // "OPTIONS *"
+		return p
+	}
 	if i := strings.IndexAny(p, "?#"); i >= 0 {
 		p = p[:i]
 	}
@@ -171,16 +174,14 @@ var kindNames = [kindCount]string{kLiteral: "", kID: "id", kUUID: "uuid", kHash:
 // (".png" in "123.png"; empty for none). Literal segments keep their
 // whole text, extension included.
 func classify(seg string) (kind, string) {
-	if k := classifyStem(seg); k != kLiteral {
-		return k, ""
-	}
 	// "3f2a…e1.pdf", "123.json": classify the stem, keep the extension.
-	if i := strings.LastIndexByte(seg, '.'); i > 0 && len(seg)-i >= 2 && len(seg)-i <= 6 && isAlnum(seg[i+1:]) {
-		if k := classifyStem(seg[:i]); k != kLiteral {
-			return k, seg[i:]
+	// The stem goes first, or the dot would make "<hash>.pdf" a token.
+	if ext := extension(seg); ext != "" {
+		if k := classifyStem(seg[:len(seg)-len(ext)]); k != kLiteral {
+			return k, ext
 		}
 	}
-	return kLiteral, ""
+	return classifyStem(seg), ""
 }
 
 func classifyStem(s string) kind {

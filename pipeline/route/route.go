@@ -175,6 +175,13 @@ func (n *Normalizer) Normalize(method, path string, params []detectors.Param) Ma
 	}
 	n.mu.RLock()
 	tmpl, ps, ok := n.lookup(segs, params)
+	if !ok && n.full(len(segs)) {
+		// Past the bounds nothing is learned any more: answer under the
+		// read lock, so a scanner's flood does not serialise the workers
+		// on the write lock.
+		n.overflowed.Add(1)
+		tmpl, ps, ok = n.coarseLocked(segs), params, true
+	}
 	n.mu.RUnlock()
 	if !ok {
 		n.mu.Lock()
@@ -262,7 +269,7 @@ func (n *Normalizer) learn(segs []string, params []detectors.Param) (string, []d
 	params = params[:base]
 	// Worst case every segment is a new node: check the bounds first, so
 	// a flood never grows the trie past them.
-	if n.templates >= n.maxTemplates || n.nodes+len(segs) > n.maxNodes {
+	if n.full(len(segs)) {
 		n.overflowed.Add(1)
 		return n.coarseLocked(segs), params
 	}
@@ -287,6 +294,12 @@ func (n *Normalizer) learn(segs []string, params []detectors.Param) (string, []d
 		n.templates++
 	}
 	return nd.path, params
+}
+
+// full reports whether learning a path of depth segments could exceed the
+// bounds (worst case, every segment is a new node). Call with mu held.
+func (n *Normalizer) full(depth int) bool {
+	return n.templates >= n.maxTemplates || n.nodes+depth > n.maxNodes
 }
 
 func (n *Normalizer) newChild(nd *node, seg string, isLit bool, key tkey) *node {
