@@ -255,8 +255,11 @@ func appendFixed(buf []byte, v int64, places int) []byte {
 	}
 	buf = strconv.AppendInt(buf, v/p, 10)
 	buf = append(buf, '.')
-	frac := strconv.AppendInt(nil, v%p+p, 10)
-	return append(buf, frac[1:]...)
+	frac := v % p
+	for d := p / 10; d > 0; d /= 10 {
+		buf = append(buf, byte('0'+frac/d%10))
+	}
+	return buf
 }
 
 func requestBytes(ev *detectors.Event, h uint64) int64 {
