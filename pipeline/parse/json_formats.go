@@ -486,10 +486,12 @@ func (p *Parser) fillTraefikJSON(ev *detectors.Event) error {
 	// request carried X-Forwarded-For: then Traefik overwrites it with the
 	// raw header, which the client controls. So ClientHost is treated as an
 	// XFF chain, never as the client.
-	peer := s.addr(k.clientAddr)
+	addr := s.text(k.clientAddr)
+	peer := parseHostAddr(addr)
 	ev.XForwardedFor = s.text(k.reqXFF)
 	if ev.XForwardedFor == "" {
-		if h := s.text(k.clientHost); h != "" {
+		// ClientHost is the host part of ClientAddr unless XFF replaced it.
+		if h := s.text(k.clientHost); h != "" && !isHostOf(h, addr) {
 			if a := parseHostAddr(h); !a.IsValid() || a != peer {
 				ev.XForwardedFor = h
 			}
@@ -497,6 +499,15 @@ func (p *Parser) fillTraefikJSON(ev *detectors.Event) error {
 	}
 	ev.ClientIP = clientIP(p.opts.TrustedProxies, peer, ev.XForwardedFor)
 	return nil
+}
+
+// isHostOf reports whether host is the host part of addr ("ip:port" or
+// "[ip]:port"), by text, which is cheaper than parsing both.
+func isHostOf(host, addr string) bool {
+	if len(addr) > len(host)+2 && addr[0] == '[' && addr[1:len(host)+1] == host && addr[len(host)+1] == ']' {
+		return true
+	}
+	return len(addr) > len(host) && addr[:len(host)] == host && addr[len(host)] == ':'
 }
 
 // fillCaddyJSON maps Caddy v2's access log (zap JSON).

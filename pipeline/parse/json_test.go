@@ -565,3 +565,21 @@ func TestParseJSONFormatRejectsTextFormat(t *testing.T) {
 		t.Errorf("parseJSONFormat(nginx-combined) = %v", err)
 	}
 }
+
+func TestIsHostOf(t *testing.T) {
+	for _, c := range []struct {
+		host, addr string
+		want       bool
+	}{
+		{"172.17.0.1", "172.17.0.1:39496", true},
+		{"fd00::1", "[fd00::1]:443", true},
+		{"172.17.0.1", "172.17.0.10:1", false},
+		{"175.16.199.10", "10.10.8.105:48376", false},
+		{"1.2.3.4, 5.6.7.8", "1.2.3.4:1", false},
+		{"1.2.3.4", "1.2.3.4", false},
+	} {
+		if got := isHostOf(c.host, c.addr); got != c.want {
+			t.Errorf("isHostOf(%q, %q) = %v, want %v", c.host, c.addr, got, c.want)
+		}
+	}
+}
