@@ -71,7 +71,6 @@ func (o replayOptions) parseOptions(base parse.Options) (parse.Options, error) {
 	return po, nil
 }
 
-
 func replay(ctx context.Context, o replayOptions, stdin io.Reader, stdout, stderr io.Writer) error {
 	cfg := pipeline.DefaultConfig()
 	if o.config != "" {
