@@ -95,7 +95,7 @@ func parseCLFTime(s string) (time.Time, bool) {
 	hh, ok4 := atoi2(s[12:14])
 	mm, ok5 := atoi2(s[15:17])
 	ss, ok6 := atoi2(s[18:20])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || !plausibleYear(year) || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
 		return time.Time{}, false
 	}
 	rest := s[20:]
@@ -125,6 +125,10 @@ func parseCLFTime(s string) (time.Time, bool) {
 	t := time.Date(year, mon, day, hh, mm, ss, nsec, time.UTC)
 	return t.Add(-time.Duration(offset) * time.Second), true
 }
+
+// plausibleYear bounds request times to the Unix era: a year 0000 (or
+// 0001, which time.Time reads as "no time") is corruption, not a request.
+func plausibleYear(y int) bool { return y >= 1970 && y <= 9999 }
 
 func atoi2(s string) (int, bool) {
 	if len(s) != 2 || s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9' {
@@ -201,7 +205,7 @@ func parseRFC3339UTC(s string) (time.Time, bool) {
 	hh, ok4 := atoi2(s[11:13])
 	mm, ok5 := atoi2(s[14:16])
 	ss, ok6 := atoi2(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || !plausibleYear(year) || mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
 		return time.Time{}, false
 	}
 	rest := s[19:]
