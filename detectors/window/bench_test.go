@@ -136,8 +136,13 @@ func BenchmarkRedis(b *testing.B) {
 	b.ReportMetric(cpu/n*1e6, "redis-cpu-µs/event")
 	b.ReportMetric(memPerIP, "redis-bytes/ip")
 	b.ReportMetric(float64(len(ips)), "ips")
+	for _, line := range strings.Split(c.Info(ctx, "commandstats").Val(), "\r\n") {
+		if strings.HasPrefix(line, "cmdstat_") {
+			b.Log(line)
+		}
+	}
 	// Sample key sizes for BENCHMARKS.md.
-	for _, k := range []string{"gw:{ip:10.0.0.1}:h", "gw:{ip:10.0.0.1}:d1", "gw:{ip:10.0.195.80}:h", "gw:{ip:10.0.195.80}:d1"} {
+	for _, k := range []string{"gw:{ip:10.0.0.1}:h", "gw:{ip:10.0.0.1}:d1", "gw:{ip:10.0.0.200}:h", "gw:{ip:10.0.0.200}:d1", "gw:{ip:10.0.100.0}:h", "gw:{ip:10.0.100.0}:d1"} {
 		b.Logf("MEMORY USAGE %s = %d bytes", k, c.MemoryUsage(ctx, k).Val())
 	}
 }

@@ -346,3 +346,37 @@ func TestRedisBoundedFields(t *testing.T) {
 	}
 	checkRedisKeys(t, c)
 }
+
+// TestRetryAfterLostReply: a MULTI that ran but whose reply was lost looks
+// like a failure to the caller, who retries the same batch. The retry must
+// not count it twice.
+func TestRetryAfterLostReply(t *testing.T) {
+	st := newRedisStore(t, testenv.Redis(t), crashSchema)
+	ctx := context.Background()
+	var b Batch
+	for i := range 10 {
+		addEvent(&b, event{stream: "p0", offset: int64(i), ip: "x", user: "u", t: sec(float64(i))})
+	}
+	if _, err := st.Apply(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	st.uncertain = true // as after an Exec error whose MULTI did run
+	r, err := st.Apply(ctx, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := r.View(0, "x"); v.Value(0, time.Hour) != 10 {
+		t.Errorf("after the retry: %v requests, want 10", v.Value(0, time.Hour))
+	}
+	// A different, new batch after the check is applied normally.
+	b.Reset()
+	addEvent(&b, event{stream: "p0", offset: 10, ip: "x", user: "u", t: sec(10)})
+	st.uncertain = true
+	r, err = st.Apply(ctx, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := r.View(0, "x"); v.Value(0, time.Hour) != 11 {
+		t.Errorf("next batch: %v requests, want 11", v.Value(0, time.Hour))
+	}
+}

@@ -48,6 +48,9 @@ type RedisStore struct {
 	pending []func(redis.Pipeliner)
 	sweepIn int
 	now     func() time.Time
+	// uncertain is set when an Apply failed: its MULTI may still have run
+	// (a lost reply), so the next Apply checks the applied offsets first.
+	uncertain bool
 
 	p   plan
 	agg map[aggKey]float64
@@ -175,12 +178,23 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		return nil, err
 	}
 	nowMs := r.now().UnixMilli()
+	done, err := r.alreadyApplied(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if done {
+		// The failed Apply's MULTI did run: apply nothing again, only read.
+		for i := range p.gAt {
+			p.gAt[i] = noTime
+		}
+		p.nLate = 0
+	}
 
 	clear(r.agg)
 	clear(r.mem)
 	for i := range b.ops {
 		op := &b.ops[i]
-		if p.late[i] || op.kind == opTouch {
+		if p.late[i] || op.kind == opTouch || done {
 			continue
 		}
 		cm := &s.fams[b.groups[op.g].f].metrics[op.m]
@@ -307,7 +321,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			}
 		}
 	}
-	if len(b.marks) > 0 {
+	if len(b.marks) > 0 && !done {
 		args := make([]any, 0, 2*len(b.marks))
 		for st, off := range b.marks {
 			args = append(args, st, strconv.FormatInt(off, 10)+":"+strconv.FormatInt(p.wm, 10))
@@ -316,10 +330,12 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		pipe.Expire(ctx, r.applied, r.o.AppliedTTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
+		r.uncertain = true
 		return nil, r.wrapErr("apply a batch of "+strconv.Itoa(len(b.ops))+" operations", err)
 	}
 
 	// Committed: from here on nothing may fail.
+	r.uncertain = false
 	r.wm = p.wm
 	r.late += p.nLate
 	r.pending = r.pending[:0]
@@ -348,6 +364,36 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		r.sweep()
 	}
 	return res, nil
+}
+
+// alreadyApplied is called before an Apply that follows a failed one: if
+// Redis already holds all of b's MarkApplied offsets, the failed MULTI ran
+// and only its reply was lost, so b must not be applied again. This costs
+// a round trip only after errors.
+func (r *RedisStore) alreadyApplied(ctx context.Context, b *Batch) (bool, error) {
+	if !r.uncertain || len(b.marks) == 0 {
+		return false, nil
+	}
+	streams := make([]string, 0, len(b.marks))
+	for st := range b.marks {
+		streams = append(streams, st)
+	}
+	vals, err := r.c.HMGet(ctx, r.applied, streams...).Result()
+	if err != nil {
+		return false, r.wrapErr("check whether the previous, failed batch was applied", err)
+	}
+	for i, st := range streams {
+		sv, ok := vals[i].(string)
+		if !ok {
+			return false, nil
+		}
+		offS, _, _ := strings.Cut(sv, ":")
+		off, err := strconv.ParseInt(offS, 10, 64)
+		if err != nil || off < b.marks[st] {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 func (r *RedisStore) pfadd(ctx context.Context, pipe redis.Pipeliner, f *cfamily, base string, m int, mems []memEntry) {

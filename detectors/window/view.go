@@ -46,7 +46,7 @@ type scored struct {
 type disView struct {
 	members []scored // live members; sorted newest first (ties: member descending) once sorted is set
 	sorted  bool
-	evicted int64    // newest event time of a member dropped by the cap; math.MinInt64 if none
+	evicted int64 // newest event time of a member dropped by the cap; math.MinInt64 if none
 	est     []float64
 }
 

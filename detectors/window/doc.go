@@ -1,0 +1,96 @@
+// Package window keeps the detectors' sliding-window statistics: per
+// (family, entity) counters, sums and distinct counts over event time,
+// shared by every worker through Redis (RedisStore) or kept in process
+// (Memory, same semantics, for trials and tests).
+//
+// # Buckets and window edges
+//
+// Count and Sum metrics are kept as per-bucket counters. The bucket size of
+// a window follows its length: 5 s up to 5 min, 1 min up to 1 h, 10 min up
+// to 6 h, 1 h beyond; History adds its own HistoryBucket tier. A tier keeps
+// (longest window / bucket) + 1 buckets, ending with the bucket holding At.
+//
+// View.Value(m, w) covers (At-w, At]: buckets wholly inside count fully and
+// the oldest bucket, which the window start cuts, is weighted by the
+// fraction of it inside the window. So a 60 s window of 5 s buckets never
+// adds a whole extra bucket; with events spread evenly inside that bucket
+// it is exact, otherwise it is off by less than one bucket's share.
+//
+// Distinct metrics keep each member's newest event time, so their exact
+// counts have exact edges. An entity keeps at most Schema.DistinctCap (64)
+// live members; when more arrive, the oldest are dropped after the Apply
+// that brought them, the newest dropped time is remembered, and from then
+// on members also go into Redis-compatible HyperLogLogs (buckets of about
+// 1/6 of the window, unioned over the buckets that start inside the
+// window). Distinct(m, w) is exact while no member newer than At-w was
+// dropped; otherwise it is the estimate (never below the exact part) when
+// the family's first metric has at least MinEvents in the window, else the
+// exact part with exact=false. The estimate appears from the Apply after
+// the one that crossed the cap.
+//
+// # Lateness
+//
+// Each store keeps a watermark, the newest event time it has applied.
+// Operations are judged in batch order: one older than watermark-Lateness
+// (default 2 min) is dropped and counted (Result.Late, Late()); others
+// update their bucket. Judging in order, not per batch, makes the outcome
+// independent of batch boundaries. The watermark is saved with the applied
+// offsets and restored by AppliedOffsets, so a worker that takes over a
+// stream judges as its previous owner did. Each worker has its own
+// watermark.
+//
+// # Redis layout and cost
+//
+// Keys of one (family, entity) share the hash tag {family:entity}:
+//
+//	<prefix>:{f:e}:h                 hash: "<metric>:<bucket s>:<bucket base36>" -> counter,
+//	                                 "@<worker>" -> At (families without Distinct metrics)
+//	<prefix>:{f:e}:d<metric>         zset: member -> newest event ms; "\x00a" -> At, "\x00e" -> newest dropped
+//	<prefix>:{f:e}:l<m>:<s>:<bucket> HyperLogLog per bucket (only entities over the cap)
+//	<prefix>:applied                 hash: stream -> "<offset>:<watermark ms>"
+//
+// Apply aggregates the batch in the worker (one HINCRBY/HINCRBYFLOAT per
+// changed bucket, one ZADD GT per entity and Distinct metric carrying all
+// its members and At) and sends everything, reads included (HGETALL, ZRANGE
+// WITHSCORES, PFCOUNT for entities over the cap), as ONE MULTI/EXEC round
+// trip; sums are done in Go. ZADD GT keeps maxima without read-modify-write,
+// so no Lua is needed. Clean-ups found while reading (bucket fields older
+// than what the tiers keep, members past the cap or past the longest
+// window) are queued into the next Apply's MULTI. Every key has a TTL of its
+// family's longest window/history + Lateness + 2*TTLRefresh; a worker
+// refreshes it at most every TTLRefresh (30 s) per entity (a key recreated
+// from scratch within that time, e.g. after Redis lost its data, gets its
+// TTL at the next refresh). BENCHMARKS.md has the measured costs.
+//
+// # Exactly once after crashes
+//
+// Apply puts the batch's updates and HSET <prefix>:applied <stream>
+// <offset>:<watermark> (from Batch.MarkApplied) in the same MULTI/EXEC, so
+// either both land or neither. A worker starting on a stream calls
+// AppliedOffsets and skips events at or below the offset, so events Kafka
+// redelivers after a crash or rebalance are not counted twice even if the
+// crashed worker applied them but never committed. Distinct members and
+// HyperLogLogs are idempotent anyway; counters are not, hence the offsets.
+// Apply never retries by itself and the client must not either (NewRedis
+// refuses a client with MaxRetries > 0): a MULTI resent after its reply was
+// lost would count a batch twice. On an error nothing may be assumed and
+// the caller retries the same batch: the Apply after a failed one first
+// reads the applied offsets (one extra round trip, only then), and if they
+// already cover the batch's MarkApplied offsets (the MULTI ran, its reply
+// was lost) it applies nothing and only returns the views.
+//
+// Redis Cluster caveat: MULTI only works within one slot, and go-redis runs
+// a Cluster transaction pipeline as one MULTI per slot. Each entity's
+// updates stay atomic (they share a hash tag), but the batch as a whole and
+// the applied-offsets hash are not atomic together: a crash in between can
+// leave some entities updated without the offset, and their part of that
+// batch is counted again on replay (at-least-once for counters, bounded by
+// one batch per crash). Single-node and Sentinel deployments get the full
+// guarantee.
+//
+// Redis restarts: Apply returns wrapped errors while Redis is down and works
+// again by itself when it is back. What Redis kept across the restart
+// depends on its persistence (RDB/AOF); without it, windows restart empty
+// and AppliedOffsets reports -1, which the pipeline treats as "no
+// information".
+package window
