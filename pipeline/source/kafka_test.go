@@ -580,3 +580,78 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestKafkaRebalanceAbandonsFailingBatch: a worker whose handler keeps
+// failing gives its partitions up at a rebalance without committing, and the
+// worker that takes them over processes them from the start.
+func TestKafkaRebalanceAbandonsFailingBatch(t *testing.T) {
+	const topic, group, partitions, n = "stuck", "stuck-group", 2, 2000
+	addr := testenv.Kafka(t, partitions, topic)
+	produce(t, addr, topic, n, "m")
+	client := kafkaClient(addr)
+	ends := endOffsets(t, client, topic, partitions)
+
+	var failures atomic.Int32
+	var logsA lockedBuffer
+	cfgA := testKafkaConfig(t, addr, topic, group)
+	cfgA.Logger = slog.New(slog.NewTextHandler(&logsA, nil))
+	a, err := NewKafka(cfgA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctxA, cancelA := context.WithCancel(context.Background())
+	defer cancelA()
+	doneA := make(chan error, 1)
+	go func() {
+		doneA <- a.Run(ctxA, HandlerFunc(func(context.Context, []Message) error {
+			failures.Add(1)
+			return errors.New("window store unreachable")
+		}))
+	}()
+	waitFor(t, 20*time.Second, "worker A to fail on both partitions", func() bool { return failures.Load() >= 2 })
+
+	tr := newTracker()
+	b, err := NewKafka(testKafkaConfig(t, addr, topic, group))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctxB, cancelB := context.WithCancel(context.Background())
+	defer cancelB()
+	doneB := make(chan error, 1)
+	go func() {
+		doneB <- b.Run(ctxB, HandlerFunc(func(_ context.Context, batch []Message) error {
+			tr.record("B", batch)
+			return nil
+		}))
+	}()
+	// B's arrival forces a rebalance: A must let go of its failing batch.
+	waitFor(t, 20*time.Second, "worker A to release a partition with an unhandled batch", func() bool {
+		return strings.Contains(logsA.String(), "partition released before its batch was handled")
+	})
+	if offs, err := committed(context.Background(), client, group, topic, partitions); err != nil {
+		t.Fatal(err)
+	} else if next := tr.contiguous(); offs[0] > next[0] || offs[1] > next[1] {
+		t.Fatalf("committed %v ahead of processed %v", offs, next)
+	}
+	cancelA()
+	if err := <-doneA; err != nil {
+		t.Fatalf("worker A: %v", err)
+	}
+	waitFor(t, 20*time.Second, "worker B to process and commit everything", func() bool {
+		next := tr.contiguous()
+		offs, err := committed(context.Background(), client, group, topic, partitions)
+		if err != nil {
+			return false
+		}
+		for p, e := range ends {
+			if next[int32(p)] != e || offs[p] != e {
+				return false
+			}
+		}
+		return true
+	})
+	cancelB()
+	if err := <-doneB; err != nil {
+		t.Fatalf("worker B: %v", err)
+	}
+}
