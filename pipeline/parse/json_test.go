@@ -156,6 +156,9 @@ func TestParseJSONFormats(t *testing.T) {
 		{"envoy.jsonl", 6, jsonWant{time: "2026-01-24T01:36:00Z", ip: "fd00:1234:5678::1", method: "POST", path: "/api/create",
 			status: 201, bytes: 1024, latency: 20 * time.Millisecond, ua: "curl/8.10.1", host: "proxy6.example.com",
 			xff: "fd00:1234:5678::5a24, [fd00:1234:5678::1]:54321", format: envoy}},
+		// Istio's default JSON keys.
+		{"envoy.jsonl", 7, jsonWant{time: "2024-01-10T11:22:33.444Z", ip: "10.244.0.11", method: "GET", path: "/status/418", query: "x=1",
+			status: 418, bytes: 135, latency: 2 * time.Millisecond, ua: "curl/8.5.0", host: "httpbin:8000", format: envoy}},
 
 		// Caddy (crowdsec hub caddy-logs / caddy-basic-auth-bf).
 		{"caddy.jsonl", 1, jsonWant{time: "2023-09-04T15:19:51.7564995Z", ip: "127.0.0.1", method: "GET", path: "/",
