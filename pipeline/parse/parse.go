@@ -1,6 +1,24 @@
 // Package parse turns one access-log line into a detectors.Event. Each
-// gateway format has its own parser; Auto tries them in a cheap order
-// decided by the line's first byte, so mixed streams need no configuration.
+// gateway format has its own parser; a Parser picks one from the line's
+// first bytes, so mixed streams need no configuration:
+//
+//	'{'                         JSON (nginx, Envoy, Kong, AWS API Gateway, Traefik, Caddy)
+//	'['                         Envoy default text "[2016-04-15T20:17:00.310Z] ..." or a Kong JSON batch
+//	digit, hex letter, ':'      an address: HAProxy "ip:port [date]" or the CLF family
+//	                            (nginx combined/main, Apache common/combined, Traefik, AWS API Gateway)
+//	"http " "https " "h2 " ...  AWS Application Load Balancer
+//
+// Options.Format skips the guess. Lines are first checked once (length,
+// control bytes, UTF-8) so the format parsers can assume printable text.
+// Text fields of an Event are sub-strings of the line: parsing a text line
+// allocates nothing.
+//
+// Client address: parsers take the connection peer the log names and pass
+// any X-Forwarded-For the format carries through Options.TrustedProxies.
+// Some formats' "client" is already derived from XFF by the gateway (AWS
+// API Gateway sourceIp, Envoy's default format, nginx realip, Apache
+// mod_remoteip, Traefik ClientHost); there the gateway's trust settings
+// decided, and a spoofed header is only as harmless as they are.
 package parse
 
 import (

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"net/netip"
 	"strings"
 	"time"
 
@@ -79,6 +80,21 @@ func quoted(s string) (val, rest string, closed bool) {
 			return s[:i], s[i+1:], true
 		}
 	}
+}
+
+// parseAddrPort reads the "address:port" that HAProxy (%ci:%cp) and ALB
+// write. Both put IPv6 addresses unbracketed in front of the port
+// ("2001:db8::1:51234"), which a generic parser would misread as one
+// longer IPv6 address, so the port is cut at the last colon first.
+func parseAddrPort(s string) (netip.Addr, bool) {
+	if len(s) > 0 && s[0] != '[' {
+		if i := strings.LastIndexByte(s, ':'); i > 0 {
+			if a, ok := detectors.ParseAddr(s[:i]); ok {
+				return a, true
+			}
+		}
+	}
+	return detectors.ParseAddr(s)
 }
 
 // dash maps the "-" that logs write for a missing value to "".

@@ -48,7 +48,7 @@ func (p *Parser) parseALB(line string, ev *detectors.Event) error {
 	if !ok {
 		return badTime("the time " + quoteField(f[1]) + " is not RFC 3339")
 	}
-	peer, ok := detectors.ParseAddr(f[3])
+	peer, ok := parseAddrPort(f[3])
 	if !ok {
 		return badField("the client " + quoteField(f[3]) + " is not ip:port")
 	}

@@ -28,7 +28,7 @@ func (p *Parser) parseHAProxy(line string, ev *detectors.Event) error {
 	if s == "" {
 		return truncated("the line ends after the client address")
 	}
-	peer, ok := detectors.ParseAddr(addr)
+	peer, ok := parseAddrPort(addr)
 	if !ok {
 		return badField("the client address " + quoteField(addr) + " is not ip:port")
 	}

@@ -476,3 +476,29 @@ func TestParseElasticApacheSample(t *testing.T) {
 		t.Errorf("formats %v, want all combined", formats)
 	}
 }
+
+func TestParseIPv6Clients(t *testing.T) {
+	tests := []struct {
+		name, line, want string
+	}{
+		{"clf", `2001:db8::7 - - [10/Oct/2023:11:06:56 +0200] "GET / HTTP/1.1" 200 1 "-" "curl"`, "2001:db8::7"},
+		{"clf mapped v4", `::ffff:192.0.2.1 - - [10/Oct/2023:11:06:56 +0200] "GET / HTTP/1.1" 200 1 "-" "curl"`, "192.0.2.1"},
+		// HAProxy writes %ci:%cp without brackets; the port must not be
+		// read as the last group of the address.
+		{"haproxy", `2001:db8::1:51234 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1"`, "2001:db8::1"},
+		{"haproxy short", `::1:51234 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1"`, "::1"},
+		{"alb bracketed", `https 2023-04-26T12:23:00.186641Z app/x [2001:db8::2]:44740 10.0.0.1:80 0.086 0.048 0.037 200 200 0 57 "GET https://www.example.com:443/ HTTP/1.1" "curl/7.46.0"`, "2001:db8::2"},
+	}
+	p := textParser(t, Options{})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev detectors.Event
+			if err := p.Parse(tc.line, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.ClientIP != netip.MustParseAddr(tc.want) {
+				t.Errorf("ClientIP = %v, want %v", ev.ClientIP, tc.want)
+			}
+		})
+	}
+}
