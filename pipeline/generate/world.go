@@ -456,7 +456,7 @@ func lognormal(r *rand.Rand, median, sigma float64) float64 {
 	return median * math.Exp(sigma*r.NormFloat64())
 }
 
-func ms(v float64) int64 { return int64(v * 1e6) }
+func ms(v float64) int64  { return int64(v * 1e6) }
 func sec(v float64) int64 { return int64(v * 1e9) }
 
 // request describes one call an actor makes; fill turns it into an event.
