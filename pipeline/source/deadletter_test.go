@@ -132,7 +132,7 @@ func TestFileDeadLetters(t *testing.T) {
 	i := 0
 	for ; sc.Scan(); i++ {
 		var rec struct {
-			Time                                     time.Time
+			Time                                   time.Time
 			Reason, Detail, Source, Line, Encoding string
 		}
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {

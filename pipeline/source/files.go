@@ -18,14 +18,17 @@ import (
 // FileConfig configures the file and stdin source.
 type FileConfig struct {
 	// Paths are read in order; "-" is stdin. Gzip input is detected by its
-	// magic bytes, whatever the name.
+	// magic bytes, whatever the name. Pos.File is the path as given, or
+	// "stdin".
 	Paths []string
 	// Follow keeps reading plain files as they grow, like tail -F: a file
 	// that is truncated is read again from its start, and a file that is
 	// replaced (rotated) is finished and then the new one is opened. Each
 	// followed file is read by its own goroutine, so batches of different
 	// files may be handled concurrently. Gzip input and stdin are read to
-	// their end and not followed. Without Follow, inputs are read one after
+	// their end and not followed. A followed file's last line is delivered
+	// once its newline arrives; if the run stops first, it is not delivered
+	// (it may be half written). Without Follow, inputs are read one after
 	// the other (rotated logs replay in order) and Run returns at the end.
 	Follow    bool
 	BatchSize int // lines per Handle call; default 1000
@@ -95,8 +98,9 @@ func NewFiles(cfg FileConfig) (*Files, error) {
 
 // Run reads every input and hands its lines to h. Without Follow it returns
 // nil once all inputs are read, or an error wrapping ctx's cause if ctx ended
-// first (the replay is then incomplete). With Follow it runs until ctx ends and returns nil.
-// A missing or unreadable file ends Run with an error naming it.
+// first (the replay is then incomplete). With Follow it runs until ctx ends
+// (or every input has ended, when none can be followed) and returns nil. A
+// missing or unreadable file ends Run with an error naming it.
 func (f *Files) Run(ctx context.Context, h Handler) error {
 	if !f.cfg.Follow {
 		for _, p := range f.cfg.Paths {
