@@ -291,9 +291,7 @@ func (p *Parser) parseCLF(line string, want detectors.Format, ev *detectors.Even
 	case s == "":
 	case s[0] == '"':
 		shape = shapeCombined
-		var ref string
-		ref, s, closed = quoted(s[1:])
-		_ = ref
+		_, s, closed = quoted(s[1:])
 		if !closed || len(s) < 2 || s[0] != ' ' || s[1] != '"' {
 			break // cut in the referer, or a referer-only custom format
 		}

@@ -26,6 +26,9 @@ import (
 // Latency is %DURATION% in ms. Essential fields run up to the XFF; a line
 // cut in the user agent or later is accepted.
 func (p *Parser) parseEnvoyText(line string, ev *detectors.Event) error {
+	if line[0] != '[' {
+		return badField("expected [start time] at the start of the line")
+	}
 	end := strings.IndexByte(line, ']')
 	if end < 0 {
 		return truncated("the line ends inside the [start time] field")

@@ -502,3 +502,21 @@ func TestParseIPv6Clients(t *testing.T) {
 		})
 	}
 }
+
+// Every forced format must reject short junk with an *Error, not panic:
+// forced parsers skip the sniffing that would otherwise screen such lines.
+func TestParseForcedJunk(t *testing.T) {
+	junk := []string{"]", "]abc", "[", "[]", "a", "-", `"`, `" "`, "0 [", "0 []", "1 - - [", "1:2 [", "http ", "https a b c d e f g h i j k l",
+		`[2016-04-15T20:17:00.310Z]`, `[2016-04-15T20:17:00.310Z] "`, `1.2.3.4 - - [10/Oct/2023:11:06:56 +0200] "`}
+	for _, f := range detectors.Formats() {
+		p := textParser(t, Options{Format: f})
+		for _, line := range junk {
+			var ev detectors.Event
+			err := p.Parse(line, &ev)
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Errorf("%v %q: err = %v, want *Error", f, line, err)
+			}
+		}
+	}
+}
