@@ -87,7 +87,9 @@ func jsonFieldList() string {
 }
 
 // Parse parses one line (one request) into ev, calling ev.Reset first. It
-// returns an *Error with a Reason when no parser accepts the line.
+// returns an *Error with a Reason when no parser accepts the line. A
+// trailing "\n" or "\r\n" is not part of the line: ev.Raw is the line
+// without it, and every text field of ev is a sub-string of ev.Raw.
 func (p *Parser) Parse(line string, ev *detectors.Event) error {
 	ev.Reset()
 	line, err := p.check(line)
@@ -105,19 +107,21 @@ func (p *Parser) parseChecked(line string, ev *detectors.Event) error {
 	}
 	switch f {
 	case detectors.FormatUnknown:
-		return &Error{Reason: ReasonUnknown, Detail: "the line starts like no known access-log format"}
+		return &Error{Reason: ReasonUnknown, Detail: "the line starts like no known access-log format; if a syslog or container prefix is still on it, strip it first, or set the format explicitly"}
 	case formatJSONAuto:
 		return p.parseJSON(line, ev)
 	}
 	if isJSONFormat(f) {
 		return p.parseJSONFormat(f, line, ev)
 	}
-	return p.parseText(f, p.opts.Format != detectors.FormatUnknown, line, ev)
+	return p.parseText(f, line, ev)
 }
 
 // ParseAll appends every request in line to dst: one for ordinary lines,
-// several for Kong http-log batches (a JSON array of entries). On error dst
-// is returned unchanged.
+// several for Kong http-log batches (a JSON array of entries). A line is
+// accepted or rejected whole: on error dst comes back at its old length
+// (for a batch the error names the first bad entry), so the caller
+// dead-letters the line once instead of half-processing it.
 func (p *Parser) ParseAll(line string, dst []detectors.Event) ([]detectors.Event, error) {
 	checked, err := p.check(line)
 	if err != nil {

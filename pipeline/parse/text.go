@@ -13,9 +13,10 @@ import (
 // few bytes. It never leaves this package.
 const formatCLFAuto = detectors.Format(254)
 
-// parseText runs the text parser for f. forced says the user chose the
-// format, so a line of a different shape is an error rather than a guess.
-func (p *Parser) parseText(f detectors.Format, forced bool, line string, ev *detectors.Event) error {
+// parseText runs the text parser for f, or, for formatCLFAuto, the one the
+// line's shape calls for. A forced format (f itself) makes a line of a
+// different shape an error rather than a guess.
+func (p *Parser) parseText(f detectors.Format, line string, ev *detectors.Event) error {
 	switch f {
 	case formatCLFAuto:
 		if isHAProxyShape(line) {
