@@ -520,3 +520,36 @@ func TestParseForcedJunk(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAllDispatch(t *testing.T) {
+	p := textParser(t, Options{})
+	text := textLines(t, "nginx_combined.log")[0]
+	envoy := textLines(t, "envoy_text.log")[0]
+	batch := `[{"client_ip":"192.168.65.1","started_at":1726783839538,"request":{"method":"GET","uri":"/x","headers":{"user-agent":"HTTPie/3.2.3"}},"response":{"status":200,"size":9982},"latencies":{"request":173}},` +
+		`{"client_ip":"192.168.65.2","started_at":1726783839539,"request":{"method":"POST","uri":"/y"},"response":{"status":401,"size":1},"latencies":{"request":2}}]`
+
+	dst := make([]detectors.Event, 1, 8)
+	dst[0].Path = "/kept"
+	dst, err := p.ParseAll(text, dst)
+	if err != nil || len(dst) != 2 || dst[0].Path != "/kept" || dst[1].Path != "/NGUHGC" {
+		t.Fatalf("text line: err %v, %d events", err, len(dst))
+	}
+	// Envoy text also opens with '[' but is one request, not a batch.
+	if dst, err = p.ParseAll(envoy, dst); err != nil || len(dst) != 3 || dst[2].Format != detectors.FormatEnvoyText {
+		t.Fatalf("envoy line: err %v, %d events", err, len(dst))
+	}
+	if dst, err = p.ParseAll(batch, dst); err != nil || len(dst) != 5 || dst[3].Path != "/x" || dst[4].Status != 401 {
+		t.Fatalf("kong batch: err %v, %d events", err, len(dst))
+	}
+	// A rejected line leaves dst as it was, spare capacity included.
+	before := len(dst)
+	if dst, err = p.ParseAll(text[:20], dst); ReasonOf(err) != ReasonTruncated || len(dst) != before {
+		t.Fatalf("bad line: err %v, len %d -> %d", err, before, len(dst))
+	}
+	// Reused slots are reset, not merged with what lived there.
+	dst[0].UserAgent, dst[0].Latency = "stale", time.Hour
+	dst = dst[:0]
+	if dst, err = p.ParseAll(textLines(t, "apache_common.log")[0], dst); err != nil || dst[0].UserAgent != "" || dst[0].Latency != 0 || dst[0].Path != "/.htpasswd" {
+		t.Fatalf("reused slot: err %v, %+v", err, dst[0])
+	}
+}
