@@ -414,3 +414,41 @@ func BenchmarkNormalize(b *testing.B) {
 		})
 	}
 }
+
+// FuzzNormalize checks the invariants that keep templates safe to use as
+// metric labels and Redis keys: cleaning is idempotent, never leaves
+// dot-segments or empty segments, and the template of a path equals the
+// template of its cleaned form.
+func FuzzNormalize(f *testing.F) {
+	for _, r := range loadPaths(f) {
+		f.Add(r.path)
+	}
+	for _, p := range []string{"/admin%2f..", "/a/./b/../../..", "//x//", "/%2e%2e/%2E", "http://h/p?q", "/users/alice%40example.com", "*"} {
+		f.Add(p)
+	}
+	n := mustNew(f, Options{SpecFile: "testdata/petstore.yaml", MaxTemplates: 200, MaxChildren: 10})
+	f.Fuzz(func(t *testing.T, path string) {
+		c := cleanPath(path)
+		if c2 := cleanPath(c); c2 != c {
+			t.Fatalf("cleanPath not idempotent: %q -> %q -> %q", path, c, c2)
+		}
+		if c != "*" {
+			if c[0] != '/' || (len(c) > 1 && c[len(c)-1] == '/') || strings.Contains(c, "//") {
+				t.Fatalf("cleanPath(%q) = %q: not canonical", path, c)
+			}
+			for _, seg := range strings.Split(c[1:], "/") {
+				if seg == "." || seg == ".." {
+					t.Fatalf("cleanPath(%q) = %q keeps a dot-segment", path, c)
+				}
+			}
+		}
+		m1 := n.Normalize("GET", path, nil)
+		m2 := n.Normalize("GET", c, nil)
+		if m1.Template != m2.Template && !strings.Contains(m1.Template+m2.Template, "{*}") {
+			t.Fatalf("template of %q is %q, of its cleaned form %q is %q", path, m1.Template, c, m2.Template)
+		}
+		if m1.Template == "" {
+			t.Fatalf("empty template for %q", path)
+		}
+	})
+}
