@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,6 +110,11 @@ func (p *Processor) Handle(ctx context.Context, batch []source.Message) error {
 			continue
 		}
 		err := st.unwrap.Unwrap(msg.Value, func(line string, _ time.Time) error {
+			// Sources reuse their buffers and the unwrapper hands out views
+			// of them, while detectors keep event strings (entities,
+			// evidence) across batches: own the line once, and every field
+			// parsed from it is a free sub-string of it.
+			line = strings.Clone(line)
 			n := len(st.events)
 			var perr error
 			st.events, perr = st.parser.ParseAll(line, st.events)
