@@ -586,3 +586,29 @@ func TestIsHostOf(t *testing.T) {
 		}
 	}
 }
+
+// The hot path allocates nothing for lines whose text needs no unescaping,
+// including typed JSON with null values (fastjson builds an error for a
+// null read as a string, so the parser must check types first).
+func TestParseJSONNoAllocs(t *testing.T) {
+	p := newJSONTestParser(t, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	for _, c := range []struct {
+		file  string
+		lines []int
+	}{
+		{"traefik.jsonl", []int{1, 2, 3, 4, 5}}, {"envoy.jsonl", []int{1, 2, 3, 4, 5, 6, 7}}, {"caddy.jsonl", []int{1, 2, 3, 4, 5}},
+		{"kong.jsonl", []int{1, 2, 3}}, {"aws.jsonl", []int{1, 2, 3, 4}}, {"nginx.jsonl", []int{1, 2, 3}},
+	} {
+		for _, n := range c.lines {
+			line := jsonLine(t, c.file, n)
+			var ev detectors.Event
+			if allocs := testing.AllocsPerRun(20, func() {
+				if err := p.Parse(line, &ev); err != nil {
+					t.Fatal(err)
+				}
+			}); allocs != 0 {
+				t.Errorf("%s:%d: %v allocations per line, want 0", c.file, n, allocs)
+			}
+		}
+	}
+}

@@ -244,11 +244,13 @@ func (s *jsonState) resolveFields(m map[string]string) {
 // escapes (no allocation), else as a copy. Absent, null, non-string values
 // and nginx's "-" placeholder give "".
 func (s *jsonState) text(v *fastjson.Value) string {
-	if v == nil {
+	// Checking the type first matters: StringBytes builds an error with
+	// fmt.Errorf for null and numbers, which Envoy's typed JSON has often.
+	if v == nil || v.Type() != fastjson.TypeString {
 		return ""
 	}
-	b, err := v.StringBytes()
-	if err != nil || len(b) == 0 {
+	b, _ := v.StringBytes()
+	if len(b) == 0 {
 		return ""
 	}
 	if len(b) == 1 && b[0] == '-' {
