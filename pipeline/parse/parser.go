@@ -173,8 +173,9 @@ func (p *Parser) check(line string) (string, error) {
 	nonASCII := false
 	i := 0
 	for ; i+8 <= len(line); i += 8 {
-		w := uint64(line[i]) | uint64(line[i+1])<<8 | uint64(line[i+2])<<16 | uint64(line[i+3])<<24 |
-			uint64(line[i+4])<<32 | uint64(line[i+5])<<40 | uint64(line[i+6])<<48 | uint64(line[i+7])<<56
+		b := line[i : i+8] // known length: no bounds checks, one 64-bit load
+		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 		const lo, hi = 0x0101010101010101, 0x8080808080808080
 		if w&hi == 0 && (w-lo*0x20)&^w&hi == 0 && ((w^(lo*0x7f))-lo)&^(w^(lo*0x7f))&hi == 0 {
 			continue
