@@ -107,7 +107,7 @@ func (p *Parser) parseChecked(line string, ev *detectors.Event) error {
 	}
 	switch f {
 	case detectors.FormatUnknown:
-		return &Error{Reason: ReasonUnknown, Detail: "the line starts like no known access-log format; if a syslog or container prefix is still on it, strip it first, or set the format explicitly"}
+		return &Error{Reason: ReasonUnknown, Detail: unknownDetail}
 	case formatJSONAuto:
 		return p.parseJSON(line, ev)
 	}
@@ -147,6 +147,9 @@ func (p *Parser) ParseAll(line string, dst []detectors.Event) ([]detectors.Event
 	}
 	return dst, nil
 }
+
+// unknownDetail is the advice given with ReasonUnknown.
+const unknownDetail = "the line starts like no known access-log format; if a syslog or container prefix is still on it, strip it first, or set the format explicitly"
 
 // formatJSONAuto is an internal marker: the line is JSON of a kind the JSON
 // side decides. It never leaves this package.
@@ -234,8 +237,19 @@ func sniff(line string) detectors.Format {
 		if isALBType(line) {
 			return detectors.FormatAWSALB
 		}
+		return formatCLFAuto
+	case 'g' <= c && c <= 'z' || 'G' <= c && c <= 'Z':
+		// Possibly a CLF line led by a virtual host ("www.example.com
+		// 1.2.3.4 - - [..."); parseCLF answers unknown_format if not.
+		return formatCLFAuto
 	}
 	return detectors.FormatUnknown
+}
+
+// startsLikeAddr says whether a token could be an IPv4 or IPv6 address.
+func startsLikeAddr(tok string) bool {
+	c := tok[0]
+	return isDigit(c) || c == ':' || c == '[' || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

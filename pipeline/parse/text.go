@@ -98,6 +98,14 @@ func parseAddrPort(s string) (netip.Addr, bool) {
 	return detectors.ParseAddr(s)
 }
 
+// hostOnly drops a ":port" from a host name ("www.example.com:443").
+func hostOnly(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i > 0 && allDigits(h[i+1:]) && !strings.Contains(h[:i], ":") {
+		return h[:i]
+	}
+	return h
+}
+
 // dash maps the "-" that logs write for a missing value to "".
 func dash(s string) string {
 	if s == "-" {
@@ -228,8 +236,18 @@ func (p *Parser) parseCLF(line string, want detectors.Format, ev *detectors.Even
 		return truncated("the line ends after the client address")
 	}
 	peer, ok := detectors.ParseAddr(addr)
+	var vhost string
 	if !ok {
-		return badField("the client address " + quoteField(addr) + " is not an IP address")
+		// Apache's vhost_combined ("%v:%p %h ...") and some nginx setups
+		// lead with the virtual host; the client address comes second.
+		next, rest := nextToken(s)
+		if a, ok := detectors.ParseAddr(next); ok && rest != "" {
+			vhost, peer, s = addr, a, rest
+		} else if want == detectors.FormatUnknown && !startsLikeAddr(addr) {
+			return &Error{Reason: ReasonUnknown, Detail: unknownDetail}
+		} else {
+			return badField("the client address " + quoteField(addr) + " is not an IP address")
+		}
 	}
 	// ident (AWS: caller), then the user, which runs to the time bracket:
 	// user names with spaces occur, brackets in them do not.
@@ -326,6 +344,9 @@ func (p *Parser) parseCLF(line string, want detectors.Format, ev *detectors.Even
 		if _, route, ok := strings.Cut(ev.Path, " "); ok {
 			ev.Path = route
 		}
+	}
+	if vhost != "" {
+		ev.Host = hostOnly(vhost)
 	}
 	ev.Status = status
 	ev.Bytes = bytes

@@ -91,6 +91,11 @@ func TestParseTextFormats(t *testing.T) {
 		{"apache_combined.log", 4, textWant{"2020-06-08T06:49:01Z", "93.43.209.58", "GET", "/", "", 500, "", 0, 803, "", "", "", detectors.FormatNginxCombined}},
 		{"apache_combined.log", 6, textWant{"2020-06-08T08:04:43Z", "195.54.160.135", "GET", "/solr/admin/info/system", "wt=json", 500, "", 0, 803,
 			"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/78.0.3904.108 Safari/537.36", "", "", detectors.FormatNginxCombined}},
+		// led by a virtual host
+		{"vhost_combined.log", 1, textWant{"2020-06-08T08:04:43Z", "1.2.3.4", "GET", "/solr/admin/info/system", "wt=json", 500, "", 0, 803,
+			"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/78.0.3904.108 Safari/537.36", "www.crowdsec.net", "", detectors.FormatNginxCombined}},
+		{"vhost_combined.log", 3, textWant{"2020-06-08T08:04:43Z", "192.168.1.1", "GET", "/test/uppercase/extensions.JPG", "", 500, "", 0, 803,
+			"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/78.0.3904.108 Safari/537.36", "www.crowdsec11.net", "", detectors.FormatNginxCombined}},
 		// Apache with %D
 		{"apache_latency.log", 1, textWant{"2021-09-29T12:37:05Z", "172.17.0.1", "GET", "/start.php", "lang=en", 404, "", 1532 * time.Microsecond, 196, "", "", "", detectors.FormatApacheCommon}},
 		{"apache_latency.log", 2, textWant{"2015-05-17T10:05:03Z", "83.149.9.216", "GET", "/presentations/logstash-monitorama-2013/images/kibana-search.png", "", 200, "bob", 23518 * time.Microsecond, 203023, mozMac, "", "", detectors.FormatApacheCombined}},
@@ -176,6 +181,7 @@ func TestParseTextFiles(t *testing.T) {
 		{"nginx_main.log", detectors.FormatNginxMain, ""},
 		{"apache_common.log", detectors.FormatApacheCommon, ""},
 		{"apache_combined.log", detectors.FormatNginxCombined, ""},
+		{"vhost_combined.log", detectors.FormatNginxCombined, ""},
 		{"traefik_clf.log", detectors.FormatTraefikCLF, ""},
 		{"aws_apigw_clf.log", detectors.FormatAWSAPIGatewayCLF, ""},
 		{"haproxy.log", detectors.FormatHAProxy, ""},
@@ -310,6 +316,8 @@ func TestParseRejects(t *testing.T) {
 		{"NUL byte", strings.Replace(good, "Mozilla", "Moz\x00illa", 1), 0, ReasonBinary},
 		{"escape byte", "\x1b[31m" + good, 0, ReasonBinary},
 		{"unknown start", "Sep 15 16:13:46 host nginx[1]: " + good, 0, ReasonUnknown},
+		{"container prefix", "2025-12-31T17:37:40.493035218+01:00 stdout F " + good, 0, ReasonBadField},
+		{"prose", "hello world", 0, ReasonUnknown},
 		{"cut after address", "127.0.0.1", 0, ReasonTruncated},
 		{"cut in time", good[:30], 0, ReasonTruncated},
 		{"cut in request", good[:60], 0, ReasonTruncated},
@@ -551,5 +559,18 @@ func TestParseAllDispatch(t *testing.T) {
 	dst = dst[:0]
 	if dst, err = p.ParseAll(textLines(t, "apache_common.log")[0], dst); err != nil || dst[0].UserAgent != "" || dst[0].Latency != 0 || dst[0].Path != "/.htpasswd" {
 		t.Fatalf("reused slot: err %v, %+v", err, dst[0])
+	}
+}
+
+// Apache vhost_combined writes "%v:%p": the port is not part of the host.
+func TestParseVhostPort(t *testing.T) {
+	p := textParser(t, Options{})
+	var ev detectors.Event
+	line := `www.example.com:443 203.0.113.5 - - [10/Oct/2023:11:06:56 +0200] "GET /x HTTP/1.1" 200 1 "-" "curl"`
+	if err := p.Parse(line, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Host != "www.example.com" || ev.ClientIP != netip.MustParseAddr("203.0.113.5") || ev.Path != "/x" {
+		t.Errorf("host %q ip %v path %q", ev.Host, ev.ClientIP, ev.Path)
 	}
 }
