@@ -129,11 +129,12 @@ type LoginBurstConfig struct {
 	// account within Window escalates (default 5: Datadog "5 fails then
 	// success"). Mistypes then success stay below it.
 	TakeoverFailures float64 `yaml:"takeover_failures"`
-	// Global failed-login spike: surprise (-log10 p, negative binomial
-	// against the EWMA baseline of 5m buckets) of at least GlobalSurprise
-	// (default 6), at least GlobalMinFailures (default 30) and
-	// GlobalRatio times the expected count (default 3).
-	GlobalSurprise    float64 `yaml:"global_surprise"`
+	// Global failed-login spike, per 1m bucket: robust z (value minus the
+	// median of the 24h history, over 1.4826*MAD) of at least GlobalRobustZ
+	// (default 5; Iglewicz-Hoaglin flag 3.5, raised for a test run every
+	// minute), at least GlobalMinFailures (default 30) and GlobalRatio
+	// times the median (default 3).
+	GlobalRobustZ     float64 `yaml:"global_robust_z"`
 	GlobalMinFailures float64 `yaml:"global_min_failures"`
 	GlobalRatio       float64 `yaml:"global_ratio"`
 }
@@ -205,10 +206,18 @@ type ScrapingConfig struct {
 	Common `yaml:",inline"`
 	Window time.Duration `yaml:"window"` // default 10m
 	// DistinctItems fetched successfully from one route in Window (default
-	// 200, i.e. a new item every 3 s for 10 minutes; polite crawlers pace
-	// themselves far below) with at least SuccessRatio 2xx (default 0.8).
+	// 300, a new item every 2 s for 10 minutes; the reference's floor is
+	// 500/h, polite crawlers pace themselves at one page per several
+	// seconds across the whole site) with at least SuccessRatio 2xx
+	// (default 0.8).
 	DistinctItems float64 `yaml:"distinct_items"`
 	SuccessRatio  float64 `yaml:"success_ratio"`
+	// Novelty: distinct items / successful requests (default 0.8).
+	// Scrapers fetch each item once; people and integrations re-read
+	// what they already have: a client drawing at random from a pool of
+	// N of its own objects has seen 300 distinct ones only after ~1.6x as
+	// many reads when N is 480 (novelty ~0.64).
+	Novelty float64 `yaml:"novelty"`
 }
 
 // RateAnomalyConfig: an entity far above its own baseline AND its population.
@@ -325,7 +334,7 @@ func (c *Config) fill() {
 	num(&lb.UserFailures, 10)
 	num(&lb.UserIPs, 3)
 	num(&lb.TakeoverFailures, 5)
-	num(&lb.GlobalSurprise, 6)
+	num(&lb.GlobalRobustZ, 5)
 	num(&lb.GlobalMinFailures, 30)
 	num(&lb.GlobalRatio, 3)
 
@@ -377,8 +386,9 @@ func (c *Config) fill() {
 	sev(&sp.Escalated, SeverityHigh)
 	strs(&sp.Entities, EntityIP)
 	dur(&sp.Window, 10*time.Minute)
-	num(&sp.DistinctItems, 200)
+	num(&sp.DistinctItems, 300)
 	num(&sp.SuccessRatio, 0.8)
+	num(&sp.Novelty, 0.8)
 
 	ra := &c.RateAnomaly
 	sev(&ra.Severity, SeverityLow)
@@ -622,7 +632,7 @@ func (c *Config) validate() []cfgErr {
 	atLeast("login_burst.user_failures", lb.UserFailures, 1)
 	atLeast("login_burst.user_ips", lb.UserIPs, 1)
 	atLeast("login_burst.takeover_failures", lb.TakeoverFailures, 1)
-	atLeast("login_burst.global_surprise", lb.GlobalSurprise, 1)
+	atLeast("login_burst.global_robust_z", lb.GlobalRobustZ, 1)
 	atLeast("login_burst.global_min_failures", lb.GlobalMinFailures, 1)
 	atLeast("login_burst.global_ratio", lb.GlobalRatio, 1)
 
@@ -664,6 +674,7 @@ func (c *Config) validate() []cfgErr {
 	window("scraping.window", sp.Window)
 	atLeast("scraping.distinct_items", sp.DistinctItems, 2)
 	ratio("scraping.success_ratio", sp.SuccessRatio)
+	ratio("scraping.novelty", sp.Novelty)
 
 	ra := c.RateAnomaly
 	common("rate_anomaly", ra.Common, EntityIP)

@@ -57,7 +57,8 @@ type Engine struct {
 	sensitive *sensitiveMatcher
 	allow     *allowMatcher
 	detAllow  map[string]*allowMatcher
-	warmN     int
+	warmN      int // global history buckets needed before baseline detectors fire
+	routeWarmN int // a route's own history buckets needed by error_spike
 
 	mu      sync.Mutex
 	batch   window.Batch
@@ -76,6 +77,7 @@ type Engine struct {
 
 type irKey struct {
 	ip    netip.Addr
+	user  string
 	route string
 	param string
 }
@@ -114,7 +116,8 @@ func NewEngine(cfg Config, store window.Store, inc IncidentStore, opts EngineOpt
 		sensitive: newSensitiveMatcher(cfg.Scanning.Sensitive),
 		allow:     newAllowMatcher(cfg.Allowlist),
 		detAllow:  map[string]*allowMatcher{},
-		warmN:     int(cfg.Warmup / baseBucket),
+		warmN:     int(cfg.Warmup / globalBucket),
+		routeWarmN: int(cfg.Warmup / baseBucket),
 		ipStr:     map[netip.Addr]string{},
 		netStr:    map[netip.Addr]string{},
 		rtStr:     map[[2]string]string{},
@@ -186,15 +189,19 @@ func (e *Engine) routeString(method, route string) string {
 	return s
 }
 
-func (e *Engine) ipRouteString(a netip.Addr, ip, rt, param string) string {
-	k := irKey{a, rt, param}
+// ipRouteString is the enumeration/scraping entity "<ip> <user> <route>":
+// per client IP and, when the log names one, per user, so that an office
+// NAT's many employees are many clients, not one (Cloudflare counts per
+// session for the same reason).
+func (e *Engine) ipRouteString(a netip.Addr, ip, user, rt, param string) string {
+	k := irKey{a, user, rt, param}
 	if s, ok := e.irStr[k]; ok {
 		return s
 	}
 	if len(e.irStr) >= cacheCap {
 		clear(e.irStr)
 	}
-	s := ip + " " + rt
+	s := ip + " " + user + " " + rt
 	if param != "" {
 		s += "?" + param
 	}
@@ -313,7 +320,11 @@ func (e *Engine) add(b *window.Batch, ev *Event, ri RouteInfo) {
 		}
 		if id != "" {
 			f := e.fam(famIPRoute)
-			ent := e.ipRouteString(ev.ClientIP, ip, e.routeString(ev.Method, route), param)
+			user := ev.User
+			if user == "-" || strings.IndexByte(user, ' ') >= 0 {
+				user = ""
+			}
+			ent := e.ipRouteString(ev.ClientIP, ip, user, e.routeString(ev.Method, route), param)
 			b.Add(f, ent, irReq, t, 1)
 			b.AddMember(f, ent, irIDs, t, id)
 			switch {

@@ -288,8 +288,9 @@ func TestEnumerationAndScraping(t *testing.T) {
 		{"20 ids all ok: not enumeration", idEvents("203.0.113.20", 20, seq, ok, 2*time.Second), "enumeration", ""},
 		// Above the store's exact cap (64) distinct counts are HyperLogLog
 		// estimates (~1% error), so the edges are tested 10% either side.
-		{"180 items in 10m: quiet", idEvents("203.0.113.21", 180, seq, ok, 3*time.Second), "scraping", ""},
-		{"220 items in 10m: scraping", idEvents("203.0.113.21", 220, seq, ok, 2*time.Second), "scraping", "medium"},
+		{"270 items in 10m: quiet", idEvents("203.0.113.21", 270, seq, ok, 2*time.Second), "scraping", ""},
+		{"330 items in 10m: scraping", idEvents("203.0.113.21", 330, seq, ok, 1500*time.Millisecond), "scraping", "medium"},
+		{"330 reads of 100 items: re-reading, not scraping", idEvents("203.0.113.22", 330, func(i int) int { return 1000 + i%100 }, ok, 1500*time.Millisecond), "scraping", ""},
 		{"polite crawler 1 item / 10 s: quiet", idEvents("66.249.66.1", 360, seq, ok, 10*time.Second), "scraping", ""},
 	}
 	for _, tc := range tests {

@@ -67,6 +67,26 @@ func (p *popRing) stats() (median, mad float64, n int) {
 	return p.median, p.mad, len(p.vals)
 }
 
+// robustBaseline is the median and MAD-based sigma (1.4826*MAD) of the
+// completed history buckets of m, from the first bucket with data on. The
+// median ignores earlier attack buckets that an EWMA would absorb (baseline
+// hygiene, detection-methods §6), so one attack does not hide the next.
+func robustBaseline(v *window.View, m window.MetricID) (median, sigma float64, n int) {
+	_, _, vals := v.Series(m)
+	if len(vals) < 2 {
+		return 0, 0, 0
+	}
+	vals = vals[:len(vals)-1]
+	for len(vals) > 0 && vals[0] == 0 {
+		vals = vals[1:]
+	}
+	if len(vals) == 0 {
+		return 0, 0, 0
+	}
+	med, mad := stats.MedianMAD(vals, nil)
+	return med, 1.4826 * mad, len(vals)
+}
+
 func iff(cond bool, s string) string {
 	if cond {
 		return s
@@ -341,7 +361,12 @@ func (e *Engine) evalUser(v *window.View, out []candidate) []candidate {
 }
 
 func (e *Engine) evalIPRoute(v *window.View, out []candidate) []candidate {
-	ip, rt, ok := strings.Cut(v.Entity, " ")
+	ip, rest, ok := strings.Cut(v.Entity, " ")
+	if !ok {
+		return out
+	}
+	// rest is "<user> <METHOD> <route>"; user may be empty.
+	_, rt, ok := strings.Cut(rest, " ")
 	if !ok {
 		return out
 	}
@@ -379,7 +404,8 @@ func (e *Engine) evalIPRoute(v *window.View, out []candidate) []candidate {
 	if sp := &e.cfg.Scraping; wants(sp.Common, EntityIP) {
 		items, _ := v.Distinct(irOKIDs, sp.Window)
 		req, okN := v.Value(irReq, sp.Window), v.Value(irOK, sp.Window)
-		if items >= sp.DistinctItems && ratioOf(okN, req) >= sp.SuccessRatio {
+		novelty := ratioOf(items, okN)
+		if items >= sp.DistinctItems && ratioOf(okN, req) >= sp.SuccessRatio && novelty >= sp.Novelty {
 			sev := sp.Severity
 			if items >= 2*sp.DistinctItems {
 				sev = sp.Escalated
@@ -389,7 +415,7 @@ func (e *Engine) evalIPRoute(v *window.View, out []candidate) []candidate {
 				Time: v.At, Kind: KindScraping, Severity: sev, Score: stats.Score(items, sp.DistinctItems), Entity: ent,
 				Window:  durString(sp.Window),
 				Summary: ip + " fetched " + ftoa(items) + " different items of " + rt + " in " + durString(sp.Window),
-				Metrics: map[string]float64{"distinct_items": items, "requests": req, "ok": okN, "success_ratio": ratioOf(okN, req)},
+				Metrics: map[string]float64{"distinct_items": items, "requests": req, "ok": okN, "success_ratio": ratioOf(okN, req), "novelty": novelty},
 				Evidence: Evidence{
 					Top:      append([]Entity{{Type: EntityRoute, Value: rt}}, entitiesOf("id", members)...),
 					Expected: "< " + ftoa(sp.DistinctItems) + " distinct items per route in " + durString(sp.Window),
@@ -417,7 +443,7 @@ func (e *Engine) evalRoute(v *window.View, warm bool, out []candidate) []candida
 		if n >= es.MinRequests && k >= es.MinErrors {
 			mReq, _, hist := v.Baseline(rtReq, es.HalfLife)
 			mErr, _, _ := v.Baseline(rtErr, es.HalfLife)
-			if hist >= e.warmN && mReq > 0 {
+			if hist >= e.routeWarmN && mReq > 0 {
 				// Half an error of pseudo-count keeps a spotless route from
 				// having a zero baseline that any error would "surprise".
 				p0 := (mErr + 0.5) / (mReq + 1)
@@ -477,21 +503,27 @@ func (e *Engine) evalGlobal(v *window.View, warm bool, out []candidate) []candid
 	}
 	ent := Entity{Type: EntityGlobal, Value: ""}
 	if lb := &e.cfg.LoginBurst; wants(lb.Common, EntityGlobal) {
-		fails := v.Value(glFail, baseBucket)
+		fails := v.Value(glFail, globalBucket)
 		if fails >= lb.GlobalMinFailures {
-			mean, std, _ := v.Baseline(glFail, 2*time.Hour)
-			expected := math.Max(mean, 1)
-			s := stats.NegBinSurprise(fails, expected, math.Max(std*std, expected))
-			if s >= lb.GlobalSurprise && fails >= lb.GlobalRatio*expected {
+			med, sigma, _ := robustBaseline(v, glFail)
+			expected := math.Max(med, 1)
+			s := stats.NegBinSurprise(fails, expected, math.Max(sigma*sigma, expected))
+			// One series tested once a minute: a robust z (Iglewicz-Hoaglin)
+			// against the median/MAD of its own history. The NB surprise is
+			// reported, not gated on: at 1-minute resolution benign
+			// failures are so over-dispersed that the fitted NB tail is
+			// nearly geometric and would hide a 7x spike.
+			z := (fails - med) / math.Max(sigma, 1)
+			if z >= lb.GlobalRobustZ && fails >= lb.GlobalRatio*expected {
 				c := candidate{by: sampleLoginFail, loginOK: true, det: Detection{
-					Time: v.At, Kind: KindLoginBurst, Severity: lb.Severity, Score: stats.Score(s, lb.GlobalSurprise), Entity: ent,
-					Window:  durString(baseBucket),
-					Summary: ftoa(fails) + " failed logins across the API in " + durString(baseBucket) + ", " + ftoa(math.Round(fails/expected)) + "x the usual " + ftoa(math.Round(expected)),
-					Metrics: map[string]float64{"failures": fails, "expected": expected, "surprise": s},
+					Time: v.At, Kind: KindLoginBurst, Severity: lb.Severity, Score: stats.Score(z, lb.GlobalRobustZ), Entity: ent,
+					Window:  durString(globalBucket),
+					Summary: ftoa(fails) + " failed logins across the API in " + durString(globalBucket) + ", " + ftoa(math.Round(fails/expected)) + "x the usual " + ftoa(math.Round(expected)),
+					Metrics: map[string]float64{"failures": fails, "expected": expected, "sigma": sigma, "robust_z": z, "surprise": s},
 					Evidence: Evidence{
 						Top:      entitiesOf(EntityIP, v.Members(glFailIPs, e.cfg.Top)),
-						Expected: "about " + ftoa(math.Round(expected)) + " failed logins per " + durString(baseBucket),
-						Observed: ftoa(fails) + " (p = 1e-" + ftoa(math.Floor(s)) + ")",
+						Expected: "about " + ftoa(math.Round(expected)) + " failed logins per " + durString(globalBucket),
+						Observed: ftoa(fails) + " (robust z " + strconv.FormatFloat(z, 'f', 1, 64) + ")",
 					},
 				}}
 				out = e.emit(out, c)
@@ -500,7 +532,7 @@ func (e *Engine) evalGlobal(v *window.View, warm bool, out []candidate) []candid
 	}
 	if cs := &e.cfg.CredentialStuffing; wants(cs.Common, EntityCampaign) {
 		w := cs.CampaignWindow
-		k := float64(w) / float64(baseBucket)
+		k := float64(w) / float64(globalBucket)
 		fails, att := v.Value(glFail, w), v.Value(glLogin, w)
 		ips, _ := v.Distinct(glFailIPs, w)
 		users, _ := v.Distinct(glFailUsers, w)

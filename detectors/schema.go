@@ -77,6 +77,9 @@ const (
 const (
 	baseBucket  = 5 * time.Minute
 	baseHistory = 24 * time.Hour
+	// globalBucket: the API-wide series is dense enough for 1-minute
+	// buckets, which keep a few-minute spike sharp against its baseline.
+	globalBucket = time.Minute
 	// distinctMinEvents: estimate distinct counts above the exact cap only
 	// when the entity has at least this many events in the window.
 	distinctMinEvents = 20
@@ -103,10 +106,12 @@ func count(name string, w []time.Duration) window.Metric {
 	return window.Metric{Name: name, Kind: window.Count, Windows: w}
 }
 
-func history(m window.Metric) window.Metric {
-	m.History, m.HistoryBucket = baseHistory, baseBucket
-	if !slices.Contains(m.Windows, baseBucket) {
-		m.Windows = wins(append(m.Windows, baseBucket)...)
+func history(m window.Metric) window.Metric { return historyAt(m, baseBucket) }
+
+func historyAt(m window.Metric, bucket time.Duration) window.Metric {
+	m.History, m.HistoryBucket = baseHistory, bucket
+	if !slices.Contains(m.Windows, bucket) {
+		m.Windows = wins(append(m.Windows, bucket)...)
 	}
 	return m
 }
@@ -182,14 +187,14 @@ func buildSchema(cfg Config) (window.Schema, layout) {
 	}
 	// The global family always exists: its request history is the warm-up
 	// clock of every baseline detector.
-	gw := wins(baseBucket)
+	gw := wins(globalBucket)
 	if cs.On() {
-		gw = wins(baseBucket, cs.CampaignWindow)
+		gw = wins(globalBucket, cs.CampaignWindow)
 	}
 	fams[famGlobal] = []window.Metric{
-		history(count("req", wins(baseBucket))),
-		history(count("login", gw)),
-		history(count("fail", gw)),
+		historyAt(count("req", wins(globalBucket)), globalBucket),
+		historyAt(count("login", gw), globalBucket),
+		historyAt(count("fail", gw), globalBucket),
 		distinct("fail_ips", gw),
 		distinct("fail_users", gw),
 	}
