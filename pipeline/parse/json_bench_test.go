@@ -36,6 +36,19 @@ func BenchmarkParseJSON(b *testing.B) {
 			benchJSONLines(b, c.opts, lines)
 		})
 	}
+	// A mixed stream, as one Kafka topic fed by several gateways would be.
+	b.Run("mixed", func(b *testing.B) {
+		var lines []string
+		for _, f := range []string{"nginx.jsonl", "envoy.jsonl", "kong.jsonl", "aws.jsonl", "traefik.jsonl", "caddy.jsonl"} {
+			for i, l := range jsonLines(b, f) {
+				if (f == "nginx.jsonl" && i == 4) || (f == "caddy.jsonl" && i == 5) {
+					continue // needs JSONFields / not an access log
+				}
+				lines = append(lines, l)
+			}
+		}
+		benchJSONLines(b, Options{}, lines)
+	})
 	b.Run("kong-batch", func(b *testing.B) {
 		p := newJSONTestParser(b, Options{})
 		batch := jsonLine(b, "kong_batch.json", 1)
