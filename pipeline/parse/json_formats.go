@@ -28,6 +28,12 @@ func jsonBadField(key, want string) error {
 	return &Error{Reason: ReasonBadField, Detail: key + " is not " + want}
 }
 
+// jsonNoRequest rejects a line that has none of the keys naming the
+// request: a log_format or field mapping problem the operator must fix.
+// Keys that are present but hold garbage or "-" (scanners send junk
+// request lines, nginx logs "" for a bad request) are not an error: the
+// event is kept with an empty method and path, as the text parsers do,
+// because its time, address and status are what the detectors count.
 func jsonNoRequest(keys string) error {
 	return &Error{Reason: ReasonBadField, Detail: "no request method or path; looked for " + keys}
 }
@@ -152,10 +158,13 @@ func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 	// Request: method + uri/path (+ query), else the request line.
 	method, _ := get(jfMethod, k.requestMethod, "request_method")
 	ev.Method = s.nginxText(method)
+	hasRequest := method != nil
 	if v, _ := get(jfURI, k.requestURI, "request_uri"); v != nil {
 		ev.Path, ev.Query = splitURI(s.nginxText(v))
+		hasRequest = true
 	} else if v, _ := get(jfPath, k.uri, "uri"); v != nil {
 		ev.Path, ev.Query = splitURI(s.nginxText(v))
+		hasRequest = true
 	}
 	if ev.Query == "" {
 		q, _ := get(jfQuery, k.args, "args")
@@ -165,11 +174,11 @@ func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 		ev.Query = s.nginxText(q)
 	}
 	if ev.Method == "" || ev.Path == "" {
-		if r, rKey := get(jfRequest, k.request, "request"); r != nil {
+		if r, _ := get(jfRequest, k.request, "request"); r != nil {
+			hasRequest = true
 			m, path, q := ev.Method, ev.Path, ev.Query
-			if !setRequestLine(ev, s.nginxText(r)) {
-				return jsonBadField(rKey, "an HTTP request line")
-			}
+			// A garbage request line leaves method and path empty.
+			setRequestLine(ev, s.nginxText(r))
 			// Explicit fields win over what the request line says.
 			if m != "" {
 				ev.Method = m
@@ -179,7 +188,7 @@ func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 			}
 		}
 	}
-	if ev.Method == "" && ev.Path == "" {
+	if !hasRequest {
 		return jsonNoRequest("request, request_method, request_uri, uri or JSONFields")
 	}
 
@@ -281,7 +290,7 @@ func (p *Parser) fillEnvoyJSON(ev *detectors.Event) error {
 		pathV = k.path
 	}
 	ev.Path, ev.Query = splitURI(s.text(pathV))
-	if ev.Method == "" && ev.Path == "" {
+	if k.method == nil && k.originPath == nil && k.path == nil {
 		return jsonNoRequest("method, x-envoy-origin-path or path")
 	}
 	if err := s.setStatus(ev, k.responseCode, "response_code"); err != nil {
@@ -319,12 +328,15 @@ func (p *Parser) fillKongJSON(ev *detectors.Event) error {
 	}
 	ev.Time = t
 	var headers *fastjson.Value
+	hasRequest := false
 	if isObject(k.request) {
-		ev.Method = s.text(k.request.Get("method"))
-		ev.Path, ev.Query = splitURI(s.text(k.request.Get("uri")))
+		method, uri := k.request.Get("method"), k.request.Get("uri")
+		hasRequest = method != nil || uri != nil
+		ev.Method = s.text(method)
+		ev.Path, ev.Query = splitURI(s.text(uri))
 		headers = k.request.Get("headers")
 	}
-	if ev.Method == "" && ev.Path == "" {
+	if !hasRequest {
 		return jsonNoRequest("request.method or request.uri")
 	}
 	if isObject(k.response) {
@@ -406,7 +418,7 @@ func (p *Parser) fillAWSJSON(ev *detectors.Event) error {
 		ev.Path = route
 	}
 	ev.Route = route
-	if ev.Method == "" && ev.Path == "" {
+	if k.httpMethod == nil && k.routeKey == nil && k.resourcePath == nil && k.path == nil {
 		return jsonNoRequest("httpMethod, routeKey, resourcePath or path")
 	}
 	if err := s.setStatus(ev, k.status, "status"); err != nil {
@@ -463,7 +475,7 @@ func (p *Parser) fillTraefikJSON(ev *detectors.Event) error {
 	}
 	ev.Method = s.text(k.reqMethod)
 	ev.Path, ev.Query = splitURI(s.text(k.reqPath))
-	if ev.Method == "" && ev.Path == "" {
+	if k.reqMethod == nil && k.reqPath == nil {
 		return jsonNoRequest("RequestMethod or RequestPath")
 	}
 	statusV, statusKey := k.downStatus, "DownstreamStatus"
@@ -533,11 +545,14 @@ func (p *Parser) fillCaddyJSON(ev *detectors.Event) error {
 		ev.Time = t
 	}
 	var peer, client netip.Addr
+	hasRequest := false
 	if isObject(k.request) {
 		r := k.request
-		ev.Method = s.text(r.Get("method"))
+		method, uri := r.Get("method"), r.Get("uri")
+		hasRequest = method != nil || uri != nil
+		ev.Method = s.text(method)
 		ev.Host = s.text(r.Get("host"))
-		ev.Path, ev.Query = splitURI(s.text(r.Get("uri")))
+		ev.Path, ev.Query = splitURI(s.text(uri))
 		peer = s.addr(r.Get("remote_ip"))
 		client = s.addr(r.Get("client_ip"))
 		if h := r.Get("headers"); isObject(h) {
@@ -545,7 +560,7 @@ func (p *Parser) fillCaddyJSON(ev *detectors.Event) error {
 			ev.XForwardedFor = s.stringOrFirst(h.Get("X-Forwarded-For"), true)
 		}
 	}
-	if ev.Method == "" && ev.Path == "" {
+	if !hasRequest {
 		return jsonNoRequest("request.method or request.uri")
 	}
 	if err := s.setStatus(ev, k.status, "status"); err != nil {

@@ -271,6 +271,30 @@ func TestParseJSONFieldsMapping(t *testing.T) {
 	}
 }
 
+// Scanners send garbage request lines and nginx logs "" for a bad request:
+// such lines are kept, with an empty method and path, like the text parsers
+// keep them, because time, address and status are what detectors count.
+func TestParseJSONGarbageRequestKept(t *testing.T) {
+	p := newJSONTestParser(t, Options{})
+	for _, c := range []struct {
+		line string
+		want jsonWant
+	}{
+		{`{"time_local":"10/Oct/2023:11:06:56 +0200","remote_addr":"1.2.3.4","request":"","status":"400","body_bytes_sent":"157"}`,
+			jsonWant{time: "2023-10-10T09:06:56Z", ip: "1.2.3.4", status: 400, bytes: 157, format: detectors.FormatNginxJSON}},
+		{`{"time_local":"10/Oct/2023:11:06:56 +0200","remote_addr":"1.2.3.4","request":"\x16\x03\x01","status":"400"}`,
+			jsonWant{time: "2023-10-10T09:06:56Z", ip: "1.2.3.4", status: 400, format: detectors.FormatNginxJSON}},
+		{`{"start_time":"2025-12-31T16:37:40.479Z","method":"-","x-envoy-origin-path":"-","response_code":0,"downstream_remote_address":"10.0.0.12:59292"}`,
+			jsonWant{time: "2025-12-31T16:37:40.479Z", ip: "10.0.0.12", format: detectors.FormatEnvoyJSON}},
+	} {
+		var ev detectors.Event
+		if err := p.Parse(c.line, &ev); err != nil {
+			t.Fatalf("%s: %v", c.line, err)
+		}
+		checkJSONEvent(t, &ev, c.want)
+	}
+}
+
 func TestParseJSONNumbersAsStrings(t *testing.T) {
 	p := newJSONTestParser(t, Options{})
 	// The same request with every number quoted and with every number typed.
@@ -414,7 +438,8 @@ func TestParseJSONErrors(t *testing.T) {
 		{"status out of range", `{"time_local":"10/Oct/2023:11:06:56 +0200","remote_addr":"1.2.3.4","request":"GET / HTTP/1.1","status":20000}`, ReasonBadField, "status"},
 		{"bad time", `{"time_local":"yesterday","remote_addr":"1.2.3.4","request":"GET / HTTP/1.1","status":200}`, ReasonBadTime, "time_local"},
 		{"no time", `{"remote_addr":"1.2.3.4","request":"GET / HTTP/1.1","status":200}`, ReasonBadTime, "no request time"},
-		{"bad request line", `{"time_local":"10/Oct/2023:11:06:56 +0200","remote_addr":"1.2.3.4","request":"GARBAGE","status":400}`, ReasonBadField, "request"},
+		{"no request keys", `{"time_local":"10/Oct/2023:11:06:56 +0200","remote_addr":"1.2.3.4","status":400,"request_length":"10"}`, ReasonBadField, "no request method or path"},
+		{"mapped request keys missing", `{"ts":"2023-10-10T09:06:56Z","code":"200","client":"1.2.3.4"}`, ReasonUnknown, "keys"},
 		{"bad latency", `{"time_local":"10/Oct/2023:11:06:56 +0200","remote_addr":"1.2.3.4","request":"GET / HTTP/1.1","status":200,"request_time":"fast"}`, ReasonBadField, "request_time"},
 		{"bad bytes", `{"StartUTC":"2021-12-08T14:02:43Z","ClientAddr":"1.2.3.4:5","RequestMethod":"GET","RequestPath":"/","DownstreamStatus":200,"DownstreamContentSize":-5}`, ReasonBadField, "DownstreamContentSize"},
 		{"envoy bad time", `{"start_time":"2025-13-31T16:37:40.479Z","method":"GET","x-envoy-origin-path":"/","response_code":200}`, ReasonBadTime, "start_time"},
