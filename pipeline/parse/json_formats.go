@@ -230,12 +230,14 @@ func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 
 // nginxText is text plus nginx's own escaping: without escape=json, nginx
 // writes '"', '\' and bytes outside 32..126 as \xXX, which is not JSON
-// but survives a lenient JSON parse verbatim. Decode it here (only for
-// nginx: other gateways write real JSON, where "\\x41" means the four
-// characters \x41).
+// but survives a lenient JSON parse verbatim. Decode it here, only for
+// nginx and only when the line holds no escaped backslash: such a line
+// never contains "\\" (nginx writes '\' as \x5C), while with escape=json
+// a client's literal "\x41" arrives as "\\x41" and must stay four
+// characters.
 func (s *jsonState) nginxText(v *fastjson.Value) string {
 	t := s.text(v)
-	if strings.Contains(t, `\x`) {
+	if strings.Contains(t, `\x`) && !strings.Contains(s.line, `\\`) {
 		return decodeNginxEscapes(t)
 	}
 	return t

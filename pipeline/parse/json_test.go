@@ -295,6 +295,20 @@ func TestParseJSONGarbageRequestKept(t *testing.T) {
 	}
 }
 
+// With escape=json a client's literal \x41 arrives JSON-escaped and must
+// not be decoded as an nginx escape.
+func TestParseJSONNginxEscapeJSONNotDecoded(t *testing.T) {
+	p := newJSONTestParser(t, Options{})
+	line := `{"time_iso8601":"2023-10-10T11:06:56+02:00","remote_addr":"203.0.113.5","request":"GET /a?q=\\x41\"b HTTP/1.1","status":"404"}`
+	var ev detectors.Event
+	if err := p.Parse(line, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Query != `q=\x41"b` {
+		t.Errorf("Query = %q, want the JSON-unescaped text with \\x41 kept", ev.Query)
+	}
+}
+
 func TestParseJSONNumbersAsStrings(t *testing.T) {
 	p := newJSONTestParser(t, Options{})
 	// The same request with every number quoted and with every number typed.
