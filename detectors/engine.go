@@ -53,10 +53,10 @@ type Engine struct {
 	now   func() time.Time
 	lay   layout
 
-	login     *loginClassifier
-	sensitive *sensitiveMatcher
-	allow     *allowMatcher
-	detAllow  map[string]*allowMatcher
+	login      *loginClassifier
+	sensitive  *sensitiveMatcher
+	allow      *allowMatcher
+	detAllow   map[string]*allowMatcher
 	warmN      int // global history buckets needed before baseline detectors fire
 	routeWarmN int // a route's own history buckets needed by error_spike
 
@@ -112,19 +112,19 @@ func NewEngine(cfg Config, store window.Store, inc IncidentStore, opts EngineOpt
 	_, lay := buildSchema(cfg)
 	e := &Engine{
 		cfg: cfg, store: store, inc: inc, log: opts.Logger, now: opts.Now, lay: lay,
-		login:     newLoginClassifier(cfg.Login),
-		sensitive: newSensitiveMatcher(cfg.Scanning.Sensitive),
-		allow:     newAllowMatcher(cfg.Allowlist),
-		detAllow:  map[string]*allowMatcher{},
-		warmN:     int(cfg.Warmup / globalBucket),
+		login:      newLoginClassifier(cfg.Login),
+		sensitive:  newSensitiveMatcher(cfg.Scanning.Sensitive),
+		allow:      newAllowMatcher(cfg.Allowlist),
+		detAllow:   map[string]*allowMatcher{},
+		warmN:      int(cfg.Warmup / globalBucket),
 		routeWarmN: int(cfg.Warmup / baseBucket),
-		ipStr:     map[netip.Addr]string{},
-		netStr:    map[netip.Addr]string{},
-		rtStr:     map[[2]string]string{},
-		irStr:     map[irKey]string{},
-		succIP:    map[string]struct{}{},
-		succUsr:   map[string]struct{}{},
-		pending:   map[IncidentKey]*Detection{},
+		ipStr:      map[netip.Addr]string{},
+		netStr:     map[netip.Addr]string{},
+		rtStr:      map[[2]string]string{},
+		irStr:      map[irKey]string{},
+		succIP:     map[string]struct{}{},
+		succUsr:    map[string]struct{}{},
+		pending:    map[IncidentKey]*Detection{},
 	}
 	for name, c := range map[string]Common{
 		KindLoginBurst: cfg.LoginBurst.Common, KindCredentialStuffing: cfg.CredentialStuffing.Common,

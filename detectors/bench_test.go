@@ -1,0 +1,77 @@
+package detectors_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/gatewatch/gatewatch/detectors"
+	"github.com/gatewatch/gatewatch/detectors/incident"
+	"github.com/gatewatch/gatewatch/detectors/window"
+)
+
+var (
+	benchOnce sync.Once
+	benchGen  *generated
+)
+
+func benchTraffic(b *testing.B) *generated {
+	benchOnce.Do(func() { benchGen = generateTraffic(b) })
+	return benchGen
+}
+
+const benchBatch = 2000
+
+// BenchmarkEngine: the whole engine per event (classification, window
+// ops, Memory store Apply, threshold evaluation, incidents) over the
+// generated hour.
+func BenchmarkEngine(b *testing.B) {
+	g := benchTraffic(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		b.StopTimer()
+		st, _ := window.NewMemory(detectors.Schema(detectors.Config{}))
+		eng, err := detectors.NewEngine(detectors.Config{}, st, incident.NewMemory(), detectors.EngineOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for i := 0; i < len(g.evs); i += benchBatch {
+			j := min(i+benchBatch, len(g.evs))
+			if _, err := eng.Process(context.Background(), g.evs[i:j], g.info[i:j], nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g.evs)), "ns/event")
+}
+
+// BenchmarkStoreOnly: the same window operations applied to the Memory
+// store with no detector logic (batches prepared outside the timer).
+func BenchmarkStoreOnly(b *testing.B) {
+	g := benchTraffic(b)
+	st0, _ := window.NewMemory(detectors.Schema(detectors.Config{}))
+	eng0, _ := detectors.NewEngine(detectors.Config{}, st0, incident.NewMemory(), detectors.EngineOptions{})
+	var batches []*window.Batch
+	for i := 0; i < len(g.evs); i += benchBatch {
+		j := min(i+benchBatch, len(g.evs))
+		wb := &window.Batch{}
+		eng0.BuildBatch(wb, g.evs[i:j], g.info[i:j])
+		batches = append(batches, wb)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		b.StopTimer()
+		st, _ := window.NewMemory(detectors.Schema(detectors.Config{}))
+		eng, _ := detectors.NewEngine(detectors.Config{}, st, incident.NewMemory(), detectors.EngineOptions{})
+		b.StartTimer()
+		for _, wb := range batches {
+			if err := eng.Apply(context.Background(), wb); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g.evs)), "ns/event")
+}
