@@ -326,11 +326,10 @@ func (p *Parser) parseCLF(line string, want detectors.Format, ev *detectors.Even
 		case rest == "" && allDigits(first):
 			shape = shapeCommonLatency
 			latency, _ = parseDuration(first, time.Microsecond)
-		case first != "" && !strings.Contains(rest, " "):
+		case first != "" && !allDigits(first) && !strings.Contains(rest, " "):
 			shape = shapeAWS
-		default:
-			return badField("unexpected fields after the byte count: " + quoteField(s))
 		}
+		// Anything else is a custom trailer; like combined's, tolerated.
 	}
 	if want != detectors.FormatUnknown && !shape.fits(want) {
 		return badField("the line looks like " + shape.format().String() + ", not the configured " + want.String())

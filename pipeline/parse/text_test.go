@@ -574,3 +574,37 @@ func TestParseVhostPort(t *testing.T) {
 		t.Errorf("host %q ip %v path %q", ev.Host, ev.ClientIP, ev.Path)
 	}
 }
+
+// What follows the byte count decides the shape; unknown trailers from
+// custom log formats are tolerated rather than rejected.
+func TestParseCLFTrailers(t *testing.T) {
+	const head = `203.0.113.5 - - [10/Oct/2023:11:06:56 +0000] "GET /x HTTP/1.1" 200 12`
+	tests := []struct {
+		name    string
+		tail    string
+		format  detectors.Format
+		latency time.Duration
+		xff     string
+	}{
+		{"nginx request_time seconds", ` "-" "curl" 0.003`, detectors.FormatNginxCombined, 3 * time.Millisecond, ""},
+		{"apache %D", ` "-" "curl" 1500`, detectors.FormatApacheCombined, 1500 * time.Microsecond, ""},
+		{"unknown combined trailer", ` "-" "curl" up=10.0.0.1:80 rt=0.1`, detectors.FormatNginxCombined, 0, ""},
+		{"xff then more", ` "-" "curl" "198.51.100.1" "extra"`, detectors.FormatNginxCombined, 0, ""},
+		{"xff dash", ` "-" "curl" "-"`, detectors.FormatNginxMain, 0, ""},
+		{"common %D %T", ` 1500 0`, detectors.FormatApacheCommon, 0, ""},
+		{"aws http", ` GQIVriFLIAMEMsA=`, detectors.FormatAWSAPIGatewayCLF, 0, ""},
+		{"referer only", ` "-"`, detectors.FormatNginxCombined, 0, ""},
+	}
+	p := textParser(t, Options{})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev detectors.Event
+			if err := p.Parse(head+tc.tail, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.Format != tc.format || ev.Latency != tc.latency || ev.XForwardedFor != tc.xff || ev.Status != 200 || ev.Bytes != 12 || ev.Path != "/x" {
+				t.Errorf("format %v latency %v xff %q status %d bytes %d path %q", ev.Format, ev.Latency, ev.XForwardedFor, ev.Status, ev.Bytes, ev.Path)
+			}
+		})
+	}
+}
