@@ -436,36 +436,68 @@ func LoadConfig(path string) (Config, error) {
 // ParseConfig is LoadConfig on bytes; name is used in error messages.
 func ParseConfig(name string, data []byte) (Config, error) {
 	cfg := DefaultConfig()
-	// Durations first: the decoder reports a bad one without its position.
-	if file, err := parser.ParseBytes(data, 0); err == nil {
-		v := &durationCheck{name: name}
-		for _, d := range file.Docs {
-			if d.Body != nil {
-				ast.Walk(v, d.Body)
-			}
-		}
-		if len(v.errs) > 0 {
-			return Config{}, errors.New(strings.Join(v.errs, "\n"))
-		}
+	if err := CheckDurations(name, data); err != nil {
+		return Config{}, err
 	}
 	if err := yaml.UnmarshalWithOptions(data, &cfg, yaml.DisallowUnknownField()); err != nil {
-		var ye yaml.Error
-		if errors.As(err, &ye) && ye.GetToken() != nil {
-			p := ye.GetToken().Position
-			return Config{}, fmt.Errorf("%s:%d:%d: %s", name, p.Line, p.Column, ye.GetMessage())
-		}
-		return Config{}, fmt.Errorf("%s: %w", name, err)
+		return Config{}, YAMLError(name, err)
 	}
-	cfg.fill()
-	if errs := cfg.validate(); len(errs) > 0 {
-		file, _ := parser.ParseBytes(data, 0)
-		msgs := make([]string, 0, len(errs))
-		for _, e := range errs {
-			msgs = append(msgs, name+":"+position(file, e.path)+": "+e.path+": "+e.msg)
-		}
-		return Config{}, errors.New(strings.Join(msgs, "\n"))
+	if err := cfg.FinishAt(name, data, ""); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// CheckDurations reports every bad duration under a detector duration key
+// with its file:line:column; the YAML decoder reports them without one.
+// Callers that embed Config in a larger file run it on the whole file.
+func CheckDurations(name string, data []byte) error {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil // the decoder reports syntax errors with positions
+	}
+	v := &durationCheck{name: name}
+	for _, d := range file.Docs {
+		if d.Body != nil {
+			ast.Walk(v, d.Body)
+		}
+	}
+	if len(v.errs) > 0 {
+		return errors.New(strings.Join(v.errs, "\n"))
+	}
+	return nil
+}
+
+// YAMLError words a decoder error as name:line:column: message.
+func YAMLError(name string, err error) error {
+	var ye yaml.Error
+	if errors.As(err, &ye) && ye.GetToken() != nil {
+		p := ye.GetToken().Position
+		return fmt.Errorf("%s:%d:%d: %s", name, p.Line, p.Column, ye.GetMessage())
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// FinishAt fills defaults into a Config decoded from data and validates
+// it, naming each error's file:line:column. root is the dotted path of the
+// Config inside data ("" when the file is the detector config itself,
+// "detectors" inside gatewatch's service config).
+func (c *Config) FinishAt(name string, data []byte, root string) error {
+	c.fill()
+	errs := c.validate()
+	if len(errs) == 0 {
+		return nil
+	}
+	file, _ := parser.ParseBytes(data, 0)
+	msgs := make([]string, 0, len(errs))
+	for _, e := range errs {
+		path := e.path
+		if root != "" {
+			path = root + "." + path
+		}
+		msgs = append(msgs, name+":"+position(file, path)+": "+path+": "+e.msg)
+	}
+	return errors.New(strings.Join(msgs, "\n"))
 }
 
 // position finds the line:column of a dotted path (a.b[2].c) in the file,

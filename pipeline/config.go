@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"time"
@@ -104,12 +106,15 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("read config: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
-	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("config %s:%s", path, yaml.FormatError(err, false, true))
+	if err := detectors.CheckDurations(path, data); err != nil {
+		return cfg, err
 	}
-	if err := cfg.Detectors.Validate(); err != nil {
-		return cfg, fmt.Errorf("config %s: detectors: %w", path, err)
+	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, detectors.YAMLError(path, err)
+	}
+	if err := cfg.Detectors.FinishAt(path, data, "detectors"); err != nil {
+		return cfg, err
 	}
 	if _, err := cfg.Parse.Options(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
