@@ -119,7 +119,7 @@ func wantEstimate(v *View, cm *cmetric, dv *disView, w time.Duration) bool {
 	first := &v.fam.metrics[0]
 	var n float64
 	if first.Kind == Distinct {
-		n = float64(v.mets[0].dis.countSince(v.at - w.Milliseconds()))
+		n = float64(v.mets[0].dis.count(v.at, w.Milliseconds(), first.maxWin))
 	} else {
 		n = v.Value(0, w)
 	}

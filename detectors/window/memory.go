@@ -212,7 +212,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		for mi := range f.metrics {
 			cm := &f.metrics[mi]
 			if cm.Kind == Distinct {
-				dv := &disView{evicted: noTime}
+				dv := &disView{evicted: noTime, loaded: true}
 				mvs[mi].dis = dv
 				if e == nil {
 					continue

@@ -1,12 +1,14 @@
 package window
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,6 +65,9 @@ type rent struct {
 	own   int64 // this worker's "@<id>" At field (count-only families)
 	at    int64 // entity At seen on the last read
 	big   []bool
+	live  []int // per metric: upper bound of live members after the last trim, -1 unknown
+	// hllTTL: per metric, the HyperLogLog bucket keys this worker has set a TTL on.
+	hllTTL []map[hk2]bool
 }
 
 type aggKey struct {
@@ -80,9 +85,12 @@ type memKey struct {
 
 // Members of a Distinct zset that carry state rather than a member. Real
 // members starting with NUL are stored with one more NUL in front.
+// sentinelAt's score is At+sentinelShift (above every member),
+// sentinelEvicted's the newest dropped time-sentinelShift (below every
+// member), both kept as maxima by ZADD GT.
 const (
-	sentinelAt      = "\x00a"
-	sentinelEvicted = "\x00e"
+	sentinelAt      = "\x00A"
+	sentinelEvicted = "\x00E"
 )
 
 func escMember(m string) string {
@@ -146,14 +154,42 @@ func hllKey(base string, m int, res, idx int64) string {
 	return base + "l" + strconv.Itoa(m) + ":" + strconv.FormatInt(res/1000, 10) + ":" + strconv.FormatInt(idx, 36)
 }
 
+// Score layout of a Distinct zset: members carry their newest event time
+// (ms), which is always inside (-memberBound, memberBound). The sentinels sit
+// outside that range so ZCOUNT and rank reads over members never see them.
+const (
+	sentinelShift = 1 << 52
+	memberBound   = 1 << 51
+)
+
+var (
+	memberMax = strconv.FormatInt(memberBound, 10)
+	memberMin = strconv.FormatInt(-memberBound, 10)
+)
+
+// staleBunch is how many stale hash fields wait for one HDEL.
+const staleBunch = 8
+
+// zread holds the read commands of one Distinct metric of one group.
+type zread struct {
+	sc    *redis.FloatSliceCmd // ZMSCORE sentinelAt sentinelEvicted
+	cnt   []*redis.IntCmd      // per cmetric.cntWins, from assumed At
+	cut   *redis.ZSliceCmd     // the (cap+1)-th newest live member, when a trim may be due
+	pfc   []*redis.IntCmd      // per window, entities over the cap
+	batch []memEntry           // this Apply's members, newest first
+	full  []scored             // all live members (second round trip), if read
+	read  bool                 // full was read
+}
+
 // gread holds the read commands of one group.
 type gread struct {
-	hash  *redis.MapStringStringCmd
-	zsets []*redis.ZSliceCmd // per metric (nil for Count/Sum)
-	pfc   [][]*redis.IntCmd  // per metric, per window
-	wrote bool
-	ttl   bool
-	estAt int64
+	hash    *redis.MapStringStringCmd
+	z       []zread // per metric (zero for Count/Sum)
+	wrote   bool
+	ttl     bool
+	assumed int64 // the At the counts were asked for: max(batch, cached)
+	at      int64 // the At Redis returned
+	full    bool  // counts could not be trusted: read members in a second round trip
 }
 
 type aggEntry struct {
@@ -168,7 +204,10 @@ type memEntry struct {
 
 // Apply implements Store: one MULTI/EXEC round trip holding the deferred
 // clean-ups of the previous Apply, the batch's aggregated updates, the
-// reads for every touched entity and the applied offsets.
+// reads for every touched entity and the applied offsets. Distinct metrics
+// are read as counts (ZCOUNT per window from the At this worker expects),
+// not members; a second, read-only round trip is made only for the few
+// entities where that is not enough (see fixups).
 func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -216,16 +255,22 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			aggs = append(aggs, aggEntry{k, v})
 		}
 	}
-	sort.Slice(aggs, func(i, j int) bool { return aggs[i].k.g < aggs[j].k.g })
+	slices.SortFunc(aggs, func(a, b aggEntry) int { return cmp.Compare(a.k.g, b.k.g) })
 	mems := make([]memEntry, 0, len(r.mem))
 	for k, t := range r.mem {
 		mems = append(mems, memEntry{k, t})
 	}
-	sort.Slice(mems, func(i, j int) bool {
-		if mems[i].k.g != mems[j].k.g {
-			return mems[i].k.g < mems[j].k.g
+	slices.SortFunc(mems, func(a, b memEntry) int {
+		if c := cmp.Compare(a.k.g, b.k.g); c != 0 {
+			return c
 		}
-		return mems[i].k.m < mems[j].k.m
+		if c := cmp.Compare(a.k.m, b.k.m); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.t, a.t); c != 0 {
+			return c
+		}
+		return strings.Compare(b.k.member, a.k.member)
 	})
 
 	pipe := r.c.TxPipeline()
@@ -246,9 +291,9 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		gAt := p.gAt[gi]
 		rd.wrote = gAt != noTime
 		rd.ttl = rd.wrote && (ce == nil || nowMs-ce.ttlAt >= r.o.TTLRefresh.Milliseconds())
-		rd.estAt = gAt
+		rd.assumed = gAt
 		if ce != nil {
-			rd.estAt = max(rd.estAt, ce.at)
+			rd.assumed = max(rd.assumed, ce.at)
 		}
 		for ; ai < len(aggs) && aggs[ai].k.g == int32(gi); ai++ {
 			a := aggs[ai].k
@@ -271,21 +316,24 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		if rd.ttl && useHash {
 			pipe.Expire(ctx, hkey, r.ttl(f))
 		}
-		rd.zsets = make([]*redis.ZSliceCmd, len(f.metrics))
-		rd.pfc = make([][]*redis.IntCmd, len(f.metrics))
+		if f.firstDis >= 0 {
+			rd.z = make([]zread, len(f.metrics))
+		}
 		for m := range f.metrics {
 			cm := &f.metrics[m]
 			if cm.Kind != Distinct {
 				continue
 			}
+			zr := &rd.z[m]
 			zkey := base + "d" + strconv.Itoa(m)
 			zargs = zargs[:0]
 			start := mi
 			for ; mi < len(mems) && mems[mi].k.g == int32(gi) && int(mems[mi].k.m) == m; mi++ {
 				zargs = append(zargs, redis.Z{Score: float64(mems[mi].t), Member: escMember(mems[mi].k.member)})
 			}
+			zr.batch = mems[start:mi]
 			if m == f.firstDis && rd.wrote {
-				zargs = append(zargs, redis.Z{Score: float64(gAt), Member: sentinelAt})
+				zargs = append(zargs, redis.Z{Score: float64(gAt + sentinelShift), Member: sentinelAt})
 			}
 			if len(zargs) > 0 {
 				pipe.ZAddGT(ctx, zkey, zargs...)
@@ -293,8 +341,16 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			if rd.ttl {
 				pipe.Expire(ctx, zkey, r.ttl(f))
 			}
+			if rd.ttl && ce != nil {
+				// Members outside every window are invisible; drop them
+				// along with the TTL refresh (the cap trims do the rest).
+				pipe.ZRemRangeByScore(ctx, zkey, memberMin, strconv.FormatInt(rd.assumed-cm.maxWin, 10))
+			}
+			if rd.ttl && ce != nil && m < len(ce.hllTTL) {
+				clear(ce.hllTTL[m]) // HyperLogLog keys get their TTL again too
+			}
 			if ce != nil && ce.big[m] {
-				r.pfadd(ctx, pipe, f, base, m, mems[start:mi])
+				r.pfadd(ctx, pipe, f, base, m, zr.batch, ce)
 			}
 		}
 		if useHash {
@@ -305,19 +361,38 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			if cm.Kind != Distinct {
 				continue
 			}
-			rd.zsets[m] = pipe.ZRangeWithScores(ctx, base+"d"+strconv.Itoa(m), 0, -1)
-			if ce == nil || !ce.big[m] || rd.estAt == noTime {
+			zr := &rd.z[m]
+			zkey := base + "d" + strconv.Itoa(m)
+			zr.sc = pipe.ZMScore(ctx, zkey, sentinelAt, sentinelEvicted)
+			if rd.assumed == noTime {
+				continue // nothing to count from: the second round trip reads
+			}
+			zr.cnt = make([]*redis.IntCmd, len(cm.cntWins))
+			for k, w := range cm.cntWins {
+				zr.cnt[k] = pipe.ZCount(ctx, zkey, "("+strconv.FormatInt(rd.assumed-min(w, cm.maxWin), 10), memberMax)
+			}
+			// A trim may be due when the members kept after the last Apply
+			// plus this batch's can exceed the cap: ask for the newest one
+			// beyond the cap now, so the trim needs no second round trip.
+			// An entity new to this worker is usually new to Redis: if it
+			// is not, and over the cap, fixups reads it whole.
+			if ce == nil && len(zr.batch) > s.cap || ce != nil && (ce.live[m] < 0 || ce.live[m]+len(zr.batch) > s.cap) {
+				zr.cut = pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: zkey,
+					Start: memberMax, Stop: "(" + strconv.FormatInt(rd.assumed-cm.maxWin, 10),
+					ByScore: true, Rev: true, Offset: int64(s.cap), Count: 1})
+			}
+			if ce == nil || !ce.big[m] {
 				continue
 			}
-			rd.pfc[m] = make([]*redis.IntCmd, len(cm.Windows))
+			zr.pfc = make([]*redis.IntCmd, len(cm.Windows))
 			for k, w := range cm.Windows {
 				res := cm.hllRes[cm.winHLL[k]]
-				lo, hi := hllRange(rd.estAt, w.Milliseconds(), res)
+				lo, hi := hllRange(rd.assumed, w.Milliseconds(), res)
 				keys := make([]string, 0, hi-lo+1)
 				for i := lo; i <= hi; i++ {
 					keys = append(keys, hllKey(base, m, res, i))
 				}
-				rd.pfc[m][k] = pipe.PFCount(ctx, keys...)
+				zr.pfc[k] = pipe.PFCount(ctx, keys...)
 			}
 		}
 	}
@@ -334,11 +409,13 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		return nil, r.wrapErr("apply a batch of "+strconv.Itoa(len(b.ops))+" operations", err)
 	}
 
-	// Committed: from here on nothing may fail.
+	// Committed: from here on only the optional read-only round trip may
+	// fail, and then the views fall back to what they already know.
 	r.uncertain = false
 	r.wm = p.wm
 	r.late += p.nLate
 	r.pending = r.pending[:0]
+	r.fixups(ctx, b, bases, reads)
 	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
 	views := make([]View, len(b.groups))
 	var ar arena
@@ -347,7 +424,10 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		k := gkey{g.f, g.entity}
 		ce := r.cache[k]
 		if ce == nil && reads[gi].wrote {
-			ce = &rent{own: noTime, at: noTime, big: make([]bool, len(f.metrics))}
+			ce = &rent{own: noTime, at: noTime, big: make([]bool, len(f.metrics)), live: make([]int, len(f.metrics))}
+			for m := range ce.live {
+				ce.live[m] = -1
+			}
 			r.cache[k] = ce
 		}
 		if ce != nil && reads[gi].ttl {
@@ -364,6 +444,159 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		r.sweep()
 	}
 	return res, nil
+}
+
+// zAt reads the At sentinel's score from a ZMSCORE reply.
+func zSentinels(c *redis.FloatSliceCmd) (at, evicted int64) {
+	at, evicted = noTime, noTime
+	if c == nil || c.Err() != nil {
+		return
+	}
+	v := c.Val()
+	// go-redis reports a missing member as 0; a real sentinel is never 0
+	// (it is shifted by 2^52).
+	if len(v) > 0 && v[0] != 0 {
+		at = int64(v[0]) - sentinelShift
+	}
+	if len(v) > 1 && v[1] != 0 {
+		evicted = int64(v[1]) + sentinelShift
+	}
+	return
+}
+
+// groupAt is the entity's At as Redis returned it.
+func groupAt(f *cfamily, rd *gread) int64 {
+	at := int64(noTime)
+	if f.firstDis >= 0 {
+		at, _ = zSentinels(rd.z[f.firstDis].sc)
+		return at
+	}
+	if rd.hash == nil {
+		return at
+	}
+	for k, val := range rd.hash.Val() {
+		if strings.HasPrefix(k, "@") {
+			if t, err := strconv.ParseInt(val, 10, 64); err == nil {
+				at = max(at, t)
+			}
+		}
+	}
+	return at
+}
+
+// fixups reads, in one read-only round trip, the live members of the
+// entities whose counts cannot be used: the At Redis returned is not the
+// one the counts were asked for (another worker moved it, Redis lost data,
+// or this worker had never seen the entity), a trim is due but its cut was
+// not asked for, or the entity has just gone over the cap (its members must
+// go into the HyperLogLogs). With one worker per entity this happens only
+// for entities new to the worker and read without writes, and once per
+// entity crossing the cap. If the round trip fails, those views keep what
+// they have (counts from the expected At, or nothing) and no trim is
+// scheduled for them; the next Apply tries again.
+func (r *RedisStore) fixups(ctx context.Context, b *Batch, bases []string, reads []gread) {
+	s := r.s
+	var cmds []*redis.ZSliceCmd
+	var pipe redis.Pipeliner
+	for gi, g := range b.groups {
+		f := &s.fams[g.f]
+		rd := &reads[gi]
+		rd.at = groupAt(f, rd)
+		if f.firstDis < 0 || rd.at == noTime {
+			continue
+		}
+		ce := r.cache[gkey{g.f, g.entity}]
+		full := rd.at != rd.assumed
+		for m := range f.metrics {
+			cm := &f.metrics[m]
+			zr := &rd.z[m]
+			if cm.Kind != Distinct || full || ce == nil && !rd.wrote {
+				continue
+			}
+			live := zr.liveCount(cm)
+			if live <= s.cap {
+				continue
+			}
+			cut, ok := zr.cutScore()
+			_, ev := zSentinels(zr.sc)
+			wasBig := ce != nil && ce.big[m]
+			if !ok || !wasBig && max(ev, cut) > rd.at-cm.maxWin {
+				full = true
+			}
+		}
+		if !full {
+			continue
+		}
+		rd.full = true
+		if pipe == nil {
+			pipe = r.c.Pipeline()
+		}
+		for m := range f.metrics {
+			cm := &f.metrics[m]
+			if cm.Kind != Distinct {
+				continue
+			}
+			cmds = append(cmds, pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: bases[gi] + "d" + strconv.Itoa(m),
+				Start: memberMax, Stop: "(" + strconv.FormatInt(rd.at-cm.maxWin, 10), ByScore: true, Rev: true}))
+		}
+	}
+	if pipe == nil {
+		return
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		for gi := range reads {
+			reads[gi].full = false
+		}
+		return
+	}
+	ci := 0
+	for gi, g := range b.groups {
+		rd := &reads[gi]
+		if !rd.full {
+			continue
+		}
+		f := &s.fams[g.f]
+		for m := range f.metrics {
+			if f.metrics[m].Kind != Distinct {
+				continue
+			}
+			zr := &rd.z[m]
+			zr.read = true
+			for _, z := range cmds[ci].Val() {
+				mem, _ := z.Member.(string)
+				zr.full = append(zr.full, scored{unescMember(mem), int64(z.Score)})
+			}
+			ci++
+		}
+	}
+}
+
+// liveCount is the number of live members (ZCOUNT over the longest window).
+func (zr *zread) liveCount(cm *cmetric) int {
+	if zr.read {
+		return len(zr.full)
+	}
+	for k, w := range cm.cntWins {
+		if w >= cm.maxWin && k < len(zr.cnt) {
+			return int(zr.cnt[k].Val())
+		}
+	}
+	return 0
+}
+
+// cutScore is the score of the newest live member beyond the cap.
+func (zr *zread) cutScore() (int64, bool) {
+	if zr.cut == nil || zr.cut.Err() != nil || len(zr.cut.Val()) == 0 {
+		return 0, false
+	}
+	return int64(zr.cut.Val()[0].Score), true
+}
+
+func unescMember(m string) string {
+	if strings.HasPrefix(m, "\x00") {
+		return m[1:]
+	}
+	return m
 }
 
 // alreadyApplied is called before an Apply that follows a failed one: if
@@ -396,71 +629,70 @@ func (r *RedisStore) alreadyApplied(ctx context.Context, b *Batch) (bool, error)
 	return true, nil
 }
 
-func (r *RedisStore) pfadd(ctx context.Context, pipe redis.Pipeliner, f *cfamily, base string, m int, mems []memEntry) {
+// pfadd adds members to their HyperLogLog buckets. A bucket key gets its
+// TTL the first time this worker writes it (ce.hllTTL remembers which),
+// not with every PFADD.
+func (r *RedisStore) pfadd(ctx context.Context, pipe redis.Pipeliner, f *cfamily, base string, m int, mems []memEntry, ce *rent) {
+	if len(mems) == 0 {
+		return
+	}
 	cm := &f.metrics[m]
-	byKey := map[string][]any{}
+	type hk = hk2
+	byKey := map[hk][]any{}
 	for _, me := range mems {
 		for _, res := range cm.hllRes {
-			key := hllKey(base, m, res, floorDiv(me.t, res))
-			byKey[key] = append(byKey[key], me.k.member)
+			k := hk{res, floorDiv(me.t, res)}
+			byKey[k] = append(byKey[k], me.k.member)
 		}
 	}
-	keys := make([]string, 0, len(byKey))
+	keys := make([]hk, 0, len(byKey))
 	for k := range byKey {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.SortFunc(keys, func(a, b hk) int {
+		if c := cmp.Compare(a.res, b.res); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.idx, b.idx)
+	})
+	if ce.hllTTL == nil {
+		ce.hllTTL = make([]map[hk2]bool, len(f.metrics))
+	}
+	if ce.hllTTL[m] == nil {
+		ce.hllTTL[m] = map[hk2]bool{}
+	}
+	seen := ce.hllTTL[m]
 	for _, k := range keys {
-		pipe.PFAdd(ctx, k, byKey[k]...)
-		pipe.Expire(ctx, k, r.ttl(f))
+		key := hllKey(base, m, k.res, k.idx)
+		pipe.PFAdd(ctx, key, byKey[k]...)
+		if !seen[k] {
+			seen[k] = true
+			pipe.Expire(ctx, key, r.ttl(f))
+		}
+	}
+	// Forget buckets older than every window: they are never written again
+	// (their events would be too late) and the map stays small.
+	if len(seen) > 4*len(cm.hllRes)*64 {
+		newest := mems[0].t
+		for k := range seen {
+			if (k.idx+1)*k.res < newest-cm.maxWin-r.s.lateness {
+				delete(seen, k)
+			}
+		}
 	}
 }
+
+// hk2 names one HyperLogLog bucket key of a metric.
+type hk2 struct{ res, idx int64 }
 
 // buildView parses one group's reads into v and schedules the clean-ups they
 // call for (stale fields, trimmed members) for the next Apply.
 func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *gread, ce *rent, ar *arena) {
 	s := r.s
-	at := int64(noTime)
+	at := rd.at
 	var hash map[string]string
 	if rd.hash != nil {
 		hash = rd.hash.Val()
-	}
-	type zread struct {
-		members []scored
-		evicted int64
-	}
-	zs := make([]zread, len(f.metrics))
-	for m, zc := range rd.zsets {
-		if zc == nil {
-			continue
-		}
-		zs[m].evicted = noTime
-		for _, z := range zc.Val() {
-			mem, _ := z.Member.(string)
-			sc := int64(z.Score)
-			switch {
-			case mem == sentinelAt:
-				if m == f.firstDis {
-					at = max(at, sc)
-				}
-			case mem == sentinelEvicted:
-				zs[m].evicted = sc
-			default:
-				if strings.HasPrefix(mem, "\x00") {
-					mem = mem[1:]
-				}
-				zs[m].members = append(zs[m].members, scored{mem, sc})
-			}
-		}
-	}
-	if f.firstDis < 0 {
-		for k, val := range hash {
-			if strings.HasPrefix(k, "@") {
-				if t, err := strconv.ParseInt(val, 10, 64); err == nil {
-					at = max(at, t)
-				}
-			}
-		}
 	}
 	mvs := make([]metricView, len(f.metrics))
 	s.newView(v, g.f, g.entity, at, mvs)
@@ -504,7 +736,10 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 			}
 		}
 	}
-	if len(stale) > 0 {
+	// Stale fields are invisible (views read only the buckets they keep), so
+	// they are deleted in bunches, or with the TTL refresh, not one per
+	// Apply: an HDEL per entity per Apply would cost as much as its reads.
+	if len(stale) >= staleBunch || len(stale) > 0 && (rd.ttl || ce == nil) {
 		sort.Strings(stale)
 		r.pending = append(r.pending, func(p redis.Pipeliner) { p.HDel(context.Background(), hkey, stale...) })
 	}
@@ -513,45 +748,75 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 		if cm.Kind != Distinct {
 			continue
 		}
-		dv := &disView{evicted: zs[m].evicted}
+		zr := &rd.z[m]
+		_, ev := zSentinels(zr.sc)
+		dv := &disView{evicted: ev, batch: zr.batch}
 		mvs[m].dis = dv
-		live := at - cm.maxWin
-		scores := make([]int64, 0, len(zs[m].members))
-		for _, sm := range zs[m].members {
-			scores = append(scores, sm.score)
-			if at != noTime && sm.score > live {
-				dv.members = append(dv.members, sm)
+		zkey := base + "d" + strconv.Itoa(m)
+		switch {
+		case at == noTime:
+			dv.loaded = true
+		case zr.read:
+			dv.members, dv.loaded = zr.full, true
+		case at == rd.assumed && zr.cnt != nil:
+			dv.wins = cm.cntWins
+			dv.cnts = make([]int, len(zr.cnt))
+			for k, c := range zr.cnt {
+				dv.cnts[k] = int(c.Val())
 			}
+			dv.load = r.memberLoader(zkey, at-cm.maxWin)
+		default:
+			// The second round trip failed: counts are unknown.
+			dv.load = r.memberLoader(zkey, at-cm.maxWin)
 		}
 		if at == noTime || ce == nil {
 			continue
 		}
 		wasBig := ce.big[m]
-		if wasBig && rd.pfc[m] != nil {
+		if wasBig && zr.pfc != nil {
 			dv.est = make([]float64, len(cm.Windows))
 		}
-		cut, evict := distinctTrim(scores, at, cm.maxWin, s.cap)
-		ev := zs[m].evicted
-		if evict {
-			ev = max(ev, cut)
+		live := zr.liveCount(cm)
+		cut, evict := int64(noTime), false
+		if zr.read {
+			scores := make([]int64, len(zr.full))
+			for i, sm := range zr.full {
+				scores[i] = sm.score
+			}
+			cut, evict = distinctTrim(scores, at, cm.maxWin, s.cap)
+		} else if live > s.cap && at == rd.assumed {
+			cut, evict = zr.cutScore()
 		}
-		nowBig := ev > at-cm.maxWin
-		zkey := base + "d" + strconv.Itoa(m)
-		if nowBig && !wasBig {
-			all := make([]memEntry, len(zs[m].members))
-			for i, sm := range zs[m].members {
+		nev := ev
+		if evict {
+			nev = max(nev, cut)
+			live = 0
+			for _, sm := range zr.full {
+				if sm.score > cut {
+					live++
+				}
+			}
+			if !zr.read {
+				live = s.cap
+			}
+		} else if live > s.cap {
+			live = -1 // a trim is due but could not be decided: ask again next time
+		}
+		ce.live[m] = live
+		nowBig := nev > at-cm.maxWin
+		if nowBig && !wasBig && zr.read {
+			all := make([]memEntry, len(zr.full))
+			for i, sm := range zr.full {
 				all[i] = memEntry{memKey{member: sm.member}, sm.score}
 			}
 			fam, mm := f, m
-			r.pending = append(r.pending, func(p redis.Pipeliner) { r.pfadd(context.Background(), p, fam, base, mm, all) })
+			r.pending = append(r.pending, func(p redis.Pipeliner) { r.pfadd(context.Background(), p, fam, base, mm, all, ce) })
 		}
-		if cut != noTime {
-			c, e := cut, evict
+		if evict {
+			c := cut
 			r.pending = append(r.pending, func(p redis.Pipeliner) {
-				p.ZRemRangeByScore(context.Background(), zkey, "-inf", strconv.FormatInt(c, 10))
-				if e {
-					p.ZAddGT(context.Background(), zkey, redis.Z{Score: float64(c), Member: sentinelEvicted})
-				}
+				p.ZRemRangeByScore(context.Background(), zkey, memberMin, strconv.FormatInt(c, 10))
+				p.ZAddGT(context.Background(), zkey, redis.Z{Score: float64(c - sentinelShift), Member: sentinelEvicted})
 			})
 		}
 		ce.big[m] = nowBig
@@ -565,12 +830,31 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 		if dv == nil || dv.est == nil {
 			continue
 		}
+		zr := &rd.z[m]
 		for k, w := range cm.Windows {
 			dv.est[k] = -1
-			if rd.pfc[m][k] != nil && wantEstimate(v, cm, dv, w) {
-				dv.est[k] = float64(rd.pfc[m][k].Val())
+			if zr.pfc[k] != nil && wantEstimate(v, cm, dv, w) {
+				dv.est[k] = float64(zr.pfc[k].Val())
 			}
 		}
+	}
+}
+
+// memberLoader reads the live members of zkey (score above from) for
+// View.Members; it runs only when a detector asks for members.
+func (r *RedisStore) memberLoader(zkey string, from int64) func() ([]scored, error) {
+	return func() ([]scored, error) {
+		zs, err := r.c.ZRangeArgsWithScores(context.Background(), redis.ZRangeArgs{Key: zkey,
+			Start: memberMax, Stop: "(" + strconv.FormatInt(from, 10), ByScore: true, Rev: true}).Result()
+		if err != nil {
+			return nil, r.wrapErr("read the members of "+zkey, err)
+		}
+		out := make([]scored, len(zs))
+		for i, z := range zs {
+			mem, _ := z.Member.(string)
+			out[i] = scored{unescMember(mem), int64(z.Score)}
+		}
+		return out, nil
 	}
 }
 

@@ -3,6 +3,7 @@ package window
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -29,6 +30,10 @@ type cmetric struct {
 	// Distinct only
 	hllRes []int64 // distinct HLL bucket resolutions, ms (one per distinct resolution needed)
 	winHLL []int   // per Windows[i]: index into hllRes
+	// cntWins are the windows (ms, ascending) whose exact counts a view
+	// carries without holding members: Windows, plus for a family's first
+	// metric the windows other Distinct metrics test MinEvents over.
+	cntWins []int64
 }
 
 type cfamily struct {
@@ -128,6 +133,25 @@ func compile(s Schema) (*schema, error) {
 			}
 			cf.metrics = append(cf.metrics, cm)
 		}
+		for mi := range cf.metrics {
+			cm := &cf.metrics[mi]
+			if cm.Kind != Distinct {
+				continue
+			}
+			for _, w := range cm.Windows {
+				cm.cntWins = appendWin(cm.cntWins, w.Milliseconds())
+			}
+			if mi == 0 {
+				for _, o := range cf.metrics[1:] {
+					if o.Kind == Distinct && o.MinEvents > 0 {
+						for _, w := range o.Windows {
+							cm.cntWins = appendWin(cm.cntWins, w.Milliseconds())
+						}
+					}
+				}
+			}
+			slices.Sort(cm.cntWins)
+		}
 		cs.fams = append(cs.fams, cf)
 	}
 	return cs, nil
@@ -193,6 +217,13 @@ func compileMetric(m Metric) (cmetric, error) {
 		}
 	}
 	return cm, nil
+}
+
+func appendWin(ws []int64, w int64) []int64 {
+	if slices.Contains(ws, w) {
+		return ws
+	}
+	return append(ws, w)
 }
 
 func indexOf(s []int64, v int64) int {
