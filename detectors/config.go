@@ -245,6 +245,11 @@ type ShadowAPIConfig struct {
 	MinClients  float64 `yaml:"min_clients"`
 	// DeprecatedCalls in Window to a deprecated operation (default 1).
 	DeprecatedCalls float64 `yaml:"deprecated_calls"`
+	// Ignore lists paths that are web content rather than API operations
+	// (OpenAPI specs do not describe them): prefixes, or with a leading "*"
+	// suffixes. Defaults cover static assets, favicon, robots and
+	// well-known files.
+	Ignore []string `yaml:"ignore"`
 }
 
 // ErrorSpikeConfig: a route's 5xx ratio far above its baseline.
@@ -409,6 +414,9 @@ func (c *Config) fill() {
 	num(&sh.MinRequests, 5)
 	num(&sh.MinClients, 2)
 	num(&sh.DeprecatedCalls, 1)
+	strs(&sh.Ignore, "/static/", "/assets/", "/public/", "/favicon.ico", "/robots.txt", "/sitemap.xml",
+		"/.well-known/", "*.js", "*.mjs", "*.css", "*.map", "*.png", "*.jpg", "*.jpeg", "*.gif", "*.svg",
+		"*.ico", "*.webp", "*.avif", "*.woff", "*.woff2", "*.ttf", "*.eot", "*.html", "*.htm", "*.txt")
 
 	es := &c.ErrorSpike
 	sev(&es.Severity, SeverityMedium)

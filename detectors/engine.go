@@ -55,6 +55,7 @@ type Engine struct {
 
 	login      *loginClassifier
 	sensitive  *sensitiveMatcher
+	shadowSkip *sensitiveMatcher // web content that no API spec describes
 	allow      *allowMatcher
 	detAllow   map[string]*allowMatcher
 	warmN      int // global history buckets needed before baseline detectors fire
@@ -114,6 +115,7 @@ func NewEngine(cfg Config, store window.Store, inc IncidentStore, opts EngineOpt
 		cfg: cfg, store: store, inc: inc, log: opts.Logger, now: opts.Now, lay: lay,
 		login:      newLoginClassifier(cfg.Login),
 		sensitive:  newSensitiveMatcher(cfg.Scanning.Sensitive),
+		shadowSkip: newSensitiveMatcher(cfg.ShadowAPI.Ignore),
 		allow:      newAllowMatcher(cfg.Allowlist),
 		detAllow:   map[string]*allowMatcher{},
 		warmN:      int(cfg.Warmup / globalBucket),
@@ -296,7 +298,7 @@ func (e *Engine) add(b *window.Batch, ev *Event, ri RouteInfo) {
 		if ev.Status >= 500 {
 			b.Add(f, rt, rtErr, t, 1)
 		}
-		if ri.SpecKnown && !ri.InSpec && ev.Status >= 200 && ev.Status < 400 {
+		if ri.SpecKnown && !ri.InSpec && ev.Status >= 200 && ev.Status < 400 && !e.shadowSkip.match(ev.Path) {
 			b.Add(f, rt, rtShadowOK, t, 1)
 			if hasIP {
 				b.AddMember(f, rt, rtShadowClients, t, ip)

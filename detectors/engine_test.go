@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -322,7 +323,17 @@ func TestShadowAPI(t *testing.T) {
 		add(ev(time.Duration(i)*time.Second, "192.0.2.9", "GET", "/nope", 404), detectors.RouteInfo{SpecKnown: true})
 	}
 	add(ev(10*time.Second, "192.0.2.3", "GET", "/api/v0/orders", 200), detectors.RouteInfo{SpecKnown: true, InSpec: true, Deprecated: true})
+	for i := 0; i < 20; i++ { // web content no API spec describes
+		for _, p := range []string{"/static/js/app.3f2a.js", "/favicon.ico", "/img/logo.svg"} {
+			add(ev(time.Duration(i)*time.Second, "192.0.2."+strconv.Itoa(20+i), "GET", p, 200), detectors.RouteInfo{SpecKnown: true})
+		}
+	}
 	got := h.run(evs, info, 5)
+	for _, d := range got {
+		if d.Kind == "shadow_api" && (strings.Contains(d.Entity.Value, "static") || strings.Contains(d.Entity.Value, "favicon") || strings.Contains(d.Entity.Value, "logo")) {
+			t.Errorf("static content fired shadow_api: %s", d.Summary)
+		}
+	}
 	if d := has(got, "shadow_api", "route", "GET /internal/debug/users"); d != nil {
 		t.Errorf("4 calls fired: %s", d.Summary)
 	}
