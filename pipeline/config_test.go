@@ -62,3 +62,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// The sample shipped to users must stay loadable.
+func TestSampleConfigLoads(t *testing.T) {
+	if _, err := LoadConfig("../deployments/gatewatch.yaml"); err != nil {
+		t.Fatal(err)
+	}
+}
