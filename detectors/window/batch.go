@@ -32,13 +32,27 @@ type bop struct {
 // aggregated per (family, entity) when applied, so many events on one
 // entity become one update. A Batch is not safe for concurrent use.
 type Batch struct {
-	idx    map[gkey]int32
+	idx map[gkey]int32
+	// last is the group of the previous call + 1 (0: none): callers add
+	// several operations per entity in a row, so most calls skip the map.
+	last   int32
 	groups []bgroup
 	ops    []bop
 	marks  map[string]int64
 }
 
 func (b *Batch) group(f FamilyID, entity string) int32 {
+	if l := b.last - 1; l >= 0 {
+		if g := &b.groups[l]; g.f == f && g.entity == entity {
+			return l
+		}
+	}
+	g := b.lookup(f, entity)
+	b.last = g + 1
+	return g
+}
+
+func (b *Batch) lookup(f FamilyID, entity string) int32 {
 	if b.idx == nil {
 		b.idx = make(map[gkey]int32)
 	}
@@ -87,6 +101,7 @@ func (b *Batch) Len() int { return len(b.ops) }
 func (b *Batch) Reset() {
 	clear(b.idx)
 	clear(b.marks)
+	b.last = 0
 	for i := range b.ops {
 		b.ops[i].member = "" // let member strings be collected
 	}

@@ -21,6 +21,7 @@ type Memory struct {
 	closed  bool
 
 	p       plan
+	scores  []int64
 	gents   []*ment
 	merge   hllMerge
 	sweepIn int
@@ -63,6 +64,35 @@ func (r ring) get(i int64) float64 {
 	return 0
 }
 
+// span narrows [lo, hi] to the buckets the ring holds with a value;
+// hi < lo when there are none.
+func (r ring) span(lo, hi int64) (int64, int64) {
+	a, b := hi+1, lo-1
+	for i := range r {
+		if s := &r[i]; s.idx >= lo && s.idx <= hi && s.val != 0 {
+			a, b = min(a, s.idx), max(b, s.idx)
+		}
+	}
+	return a, b
+}
+
+// copyTo fills vals with buckets lo, lo+1, ... (0 where the ring holds
+// another bucket), walking the ring once instead of one modulo per bucket.
+func (r ring) copyTo(lo int64, vals []float64) {
+	n := int64(len(r))
+	j := mod(lo, n)
+	for k := range vals {
+		if s := &r[j]; s.idx == lo+int64(k) {
+			vals[k] = s.val
+		} else {
+			vals[k] = 0
+		}
+		if j++; j == n {
+			j = 0
+		}
+	}
+}
+
 func mod(a, b int64) int64 {
 	m := a % b
 	if m < 0 {
@@ -76,12 +106,52 @@ type hslot struct {
 	h   *hll
 }
 
+// mdis keeps one Distinct metric of an entity: members with their newest
+// event time in a slice (most entities have a handful, which a scan finds
+// faster than a map and copies into views in one move), indexed by a map
+// only while it is large.
 type mdis struct {
-	members map[string]int64
-	oldest  int64 // lower bound of the members' scores: trim is a no-op above it
+	ms      []scored
+	idx     map[string]int32 // member -> index in ms, nil while len(ms) <= mdisIndexAt
+	oldest  int64            // lower bound of the members' scores: trim is a no-op above it
 	evicted int64
 	big     bool
 	hll     [][]hslot // per cmetric.hllRes
+}
+
+const mdisIndexAt = 16
+
+func (d *mdis) put(member string, t int64) {
+	if d.idx != nil {
+		if i, ok := d.idx[member]; ok {
+			d.ms[i].score = max(d.ms[i].score, t)
+			return
+		}
+		d.idx[member] = int32(len(d.ms))
+	} else {
+		for i := range d.ms {
+			if d.ms[i].member == member {
+				d.ms[i].score = max(d.ms[i].score, t)
+				return
+			}
+		}
+	}
+	d.ms = append(d.ms, scored{member, t})
+	d.oldest = min(d.oldest, t)
+	if d.idx == nil && len(d.ms) > mdisIndexAt {
+		d.reindex()
+	}
+}
+
+func (d *mdis) reindex() {
+	if len(d.ms) <= mdisIndexAt {
+		d.idx = nil
+		return
+	}
+	d.idx = make(map[string]int32, len(d.ms))
+	for i, m := range d.ms {
+		d.idx[m.member] = int32(i)
+	}
 }
 
 type ment struct {
@@ -104,7 +174,7 @@ func (m *Memory) newEnt(f *cfamily) *ment {
 	for i := range f.metrics {
 		cm := &f.metrics[i]
 		if cm.Kind == Distinct {
-			d := &mdis{members: make(map[string]int64), oldest: math.MaxInt64, evicted: noTime, hll: make([][]hslot, len(cm.hllRes))}
+			d := &mdis{oldest: math.MaxInt64, evicted: noTime, hll: make([][]hslot, len(cm.hllRes))}
 			for j, r := range cm.hllRes {
 				var n int64
 				for k, w := range cm.Windows {
@@ -186,10 +256,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			continue
 		}
 		d := e.dis[op.m]
-		if old, ok := d.members[op.member]; !ok || op.t > old {
-			d.members[op.member] = op.t
-			d.oldest = min(d.oldest, op.t)
-		}
+		d.put(op.member, op.t)
 		if d.big {
 			d.pfadd(cm, op.member, op.t)
 		}
@@ -197,7 +264,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 
 	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
 	views := make([]View, len(b.groups))
-	var ar arena
+	var sl viewSlabs
 	for gi, g := range b.groups {
 		v := &views[gi]
 		res.views[gi] = v
@@ -207,12 +274,13 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		if e != nil {
 			at = e.at
 		}
-		mvs := make([]metricView, len(f.metrics))
+		mvs := sl.metricViews(len(f.metrics))
 		s.newView(v, g.f, g.entity, at, mvs)
 		for mi := range f.metrics {
 			cm := &f.metrics[mi]
 			if cm.Kind == Distinct {
-				dv := &disView{evicted: noTime, loaded: true}
+				dv := sl.disView()
+				dv.evicted, dv.loaded = noTime, true
 				mvs[mi].dis = dv
 				if e == nil {
 					continue
@@ -220,25 +288,35 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 				d := e.dis[mi]
 				dv.evicted = d.evicted
 				live := at - cm.maxWin
-				for mem, sc := range d.members {
-					if sc > live {
-						dv.members = append(dv.members, scored{mem, sc})
+				n := 0
+				for i := range d.ms {
+					if d.ms[i].score > live {
+						n++
+					}
+				}
+				dv.members = sl.scored(n)[:0]
+				for _, sm := range d.ms {
+					if sm.score > live {
+						dv.members = append(dv.members, sm)
 					}
 				}
 				continue
 			}
-			mvs[mi].tiers = make([]series, len(cm.tiers))
+			mvs[mi].tiers = sl.series(len(cm.tiers))
 			if e == nil {
 				continue
 			}
 			for j, t := range cm.tiers {
 				hi := floorDiv(at, t.res)
 				lo := hi - t.n + 1
-				vals := ar.take(int(t.n))
 				r := e.rings[mi][j]
-				for k := range vals {
-					vals[k] = r.get(lo + int64(k))
+				if j != cm.hist {
+					// Value needs only the buckets with data: a quiet
+					// entity's view holds one or two numbers, not the ring.
+					lo, hi = r.span(lo, hi)
 				}
+				vals := sl.floats.take(int(max(0, hi-lo+1)))
+				r.copyTo(lo, vals)
 				mvs[mi].tiers[j] = series{first: lo, vals: vals}
 			}
 		}
@@ -295,35 +373,49 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 // trim applies the cap and retention to one Distinct metric; see
 // distinctTrim for the rule shared with RedisStore.
 func (m *Memory) trim(cm *cmetric, d *mdis, at int64) {
-	if len(d.members) <= m.s.cap && d.oldest > at-cm.maxWin {
+	if len(d.ms) <= m.s.cap && d.oldest > at-cm.maxWin {
 		d.big = d.evicted > at-cm.maxWin
 		return // nothing to cut: the common case, kept cheap
 	}
-	scores := make([]int64, 0, len(d.members))
-	for _, sc := range d.members {
-		scores = append(scores, sc)
+	scores := m.scores[:0]
+	for _, sm := range d.ms {
+		scores = append(scores, sm.score)
 	}
+	m.scores = scores
 	cut, evict := distinctTrim(scores, at, cm.maxWin, m.s.cap)
 	if evict {
 		if !d.big {
-			for mem, sc := range d.members {
-				d.pfadd(cm, mem, sc)
+			for _, sm := range d.ms {
+				d.pfadd(cm, sm.member, sm.score)
 			}
 		}
 		d.evicted = max(d.evicted, cut)
 	}
 	if cut != noTime {
-		// A new map: Go maps do not shrink, and iterating one that once
-		// held a burst of members would stay slow.
-		kept := make(map[string]int64, min(len(d.members), m.s.cap+1))
+		// Views hold copies, so the slice is filtered in place, and the
+		// index is updated rather than rebuilt.
+		kept := d.ms[:0]
 		d.oldest = math.MaxInt64
-		for mem, sc := range d.members {
-			if sc > cut {
-				kept[mem] = sc
-				d.oldest = min(d.oldest, sc)
+		for _, sm := range d.ms {
+			if sm.score > cut {
+				if d.idx != nil {
+					d.idx[sm.member] = int32(len(kept))
+				}
+				kept = append(kept, sm)
+				d.oldest = min(d.oldest, sm.score)
+			} else if d.idx != nil {
+				delete(d.idx, sm.member)
 			}
 		}
-		d.members = kept
+		clear(d.ms[len(kept):]) // let dropped member strings be collected
+		d.ms = kept
+		if cap(d.ms) > 4*max(len(d.ms), m.s.cap) {
+			// Shrink after a burst, so the entity does not keep its peak.
+			d.ms = append([]scored(nil), d.ms...)
+			d.reindex()
+		} else if len(d.ms) <= mdisIndexAt {
+			d.idx = nil
+		}
 	}
 	d.big = d.evicted > at-cm.maxWin
 }
