@@ -1,9 +1,12 @@
 package window
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -22,6 +25,7 @@ type Memory struct {
 
 	p       plan
 	scores  []int64
+	over    []overMem
 	gents   []*ment
 	merge   hllMerge
 	sweepIn int
@@ -256,11 +260,15 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			continue
 		}
 		d := e.dis[op.m]
-		d.put(op.member, op.t)
 		if d.big {
 			d.pfadd(cm, op.member, op.t)
+			// Decided below: only the batch's newest cap stay exact.
+			m.over = append(m.over, overMem{op.g, op.m, op.t, op.member})
+			continue
 		}
+		d.put(op.member, op.t)
 	}
+	m.putOver()
 
 	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
 	views := make([]View, len(b.groups))
@@ -368,6 +376,68 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		m.sweep()
 	}
 	return res, nil
+}
+
+// overMem is a member for an entity already over the cap.
+type overMem struct {
+	g      int32
+	m      MetricID
+	t      int64
+	member string
+}
+
+// putOver adds, per entity already over the cap, the newest cap of the
+// batch's members (newest time per member; ties: member descending) to the
+// exact set, as RedisStore sends them: the others would be trimmed right
+// away and are in the HyperLogLogs already.
+func (m *Memory) putOver() {
+	if len(m.over) == 0 {
+		return
+	}
+	ov := m.over
+	slices.SortFunc(ov, func(a, b overMem) int {
+		if c := cmp.Compare(a.g, b.g); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.m, b.m); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.member, b.member); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.t, a.t)
+	})
+	u := ov[:0]
+	for i, o := range ov {
+		if i > 0 && o.g == ov[i-1].g && o.m == ov[i-1].m && o.member == ov[i-1].member {
+			continue
+		}
+		u = append(u, o)
+	}
+	slices.SortFunc(u, func(a, b overMem) int {
+		if c := cmp.Compare(a.g, b.g); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.m, b.m); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.t, a.t); c != 0 {
+			return c
+		}
+		return strings.Compare(b.member, a.member)
+	})
+	n := 0
+	for i, o := range u {
+		if i == 0 || o.g != u[i-1].g || o.m != u[i-1].m {
+			n = 0
+		}
+		if n < m.s.cap {
+			m.gents[o.g].dis[o.m].put(o.member, o.t)
+		}
+		n++
+	}
+	clear(ov)
+	m.over = ov[:0]
 }
 
 // trim applies the cap and retention to one Distinct metric; see

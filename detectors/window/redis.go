@@ -55,7 +55,10 @@ type RedisStore struct {
 	uncertain bool
 
 	p   plan
-	agg map[aggKey]float64
+	// Counter updates per group, as short linked lists in one slice: an
+	// entity touches a few buckets per batch, so a scan beats a map.
+	aggs  []aggE
+	ahead []int32 // per group: first aggs index, -1 if none
 	mem map[memKey]int64
 }
 
@@ -70,11 +73,12 @@ type rent struct {
 	hllTTL []map[hk2]bool
 }
 
-type aggKey struct {
-	g   int32
-	m   MetricID
-	t   uint8
-	idx int64
+type aggE struct {
+	next int32
+	m    MetricID
+	t    uint8
+	idx  int64
+	v    float64
 }
 
 type memKey struct {
@@ -137,7 +141,7 @@ func NewRedis(client redis.UniversalClient, s Schema, opts RedisOptions) (*Redis
 		c: client, s: cs, o: opts, cluster: cluster,
 		applied: opts.Prefix + ":applied",
 		wm:      noTime, cache: make(map[gkey]*rent),
-		agg: make(map[aggKey]float64), mem: make(map[memKey]int64),
+		mem: make(map[memKey]int64),
 		now: time.Now,
 	}, nil
 }
@@ -177,6 +181,7 @@ type zread struct {
 	cut   *redis.ZSliceCmd     // the (cap+1)-th newest live member, when a trim may be due
 	pfc   []*redis.IntCmd      // per window, entities over the cap
 	batch []memEntry           // this Apply's members, newest first
+	sent  int                  // how many of them went into the zset
 	full  []scored             // all live members (second round trip), if read
 	read  bool                 // full was read
 }
@@ -190,11 +195,6 @@ type gread struct {
 	assumed int64 // the At the counts were asked for: max(batch, cached)
 	at      int64 // the At Redis returned
 	full    bool  // counts could not be trusted: read members in a second round trip
-}
-
-type aggEntry struct {
-	k aggKey
-	v float64
 }
 
 type memEntry struct {
@@ -229,7 +229,11 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		p.nLate = 0
 	}
 
-	clear(r.agg)
+	r.aggs = r.aggs[:0]
+	r.ahead = r.ahead[:0]
+	for range b.groups {
+		r.ahead = append(r.ahead, -1)
+	}
 	clear(r.mem)
 	for i := range b.ops {
 		op := &b.ops[i]
@@ -240,7 +244,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		if op.kind == opAdd {
 			d := countDelta(cm.Kind, op.delta)
 			for j, t := range cm.tiers {
-				r.agg[aggKey{op.g, op.m, uint8(j), floorDiv(op.t, t.res)}] += d
+				r.addAgg(op.g, op.m, uint8(j), floorDiv(op.t, t.res), d)
 			}
 			continue
 		}
@@ -249,13 +253,6 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			r.mem[k] = op.t
 		}
 	}
-	aggs := make([]aggEntry, 0, len(r.agg))
-	for k, v := range r.agg {
-		if v != 0 {
-			aggs = append(aggs, aggEntry{k, v})
-		}
-	}
-	slices.SortFunc(aggs, func(a, b aggEntry) int { return cmp.Compare(a.k.g, b.k.g) })
 	mems := make([]memEntry, 0, len(r.mem))
 	for k, t := range r.mem {
 		mems = append(mems, memEntry{k, t})
@@ -279,7 +276,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	}
 	reads := make([]gread, len(b.groups))
 	bases := make([]string, len(b.groups))
-	ai, mi := 0, 0
+	mi := 0
 	var zargs []redis.Z
 	for gi, g := range b.groups {
 		f := &s.fams[g.f]
@@ -295,14 +292,17 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		if ce != nil {
 			rd.assumed = max(rd.assumed, ce.at)
 		}
-		for ; ai < len(aggs) && aggs[ai].k.g == int32(gi); ai++ {
-			a := aggs[ai].k
+		for ai := r.ahead[gi]; ai >= 0; ai = r.aggs[ai].next {
+			a := &r.aggs[ai]
+			if a.v == 0 {
+				continue
+			}
 			cm := &f.metrics[a.m]
 			field := cm.tiers[a.t].name + strconv.FormatInt(a.idx, 36)
 			if cm.Kind == Count {
-				pipe.HIncrBy(ctx, hkey, field, int64(aggs[ai].v))
+				pipe.HIncrBy(ctx, hkey, field, int64(a.v))
 			} else {
-				pipe.HIncrByFloat(ctx, hkey, field, aggs[ai].v)
+				pipe.HIncrByFloat(ctx, hkey, field, a.v)
 			}
 		}
 		if f.firstDis < 0 && rd.wrote {
@@ -328,10 +328,20 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			zkey := base + "d" + strconv.Itoa(m)
 			zargs = zargs[:0]
 			start := mi
-			for ; mi < len(mems) && mems[mi].k.g == int32(gi) && int(mems[mi].k.m) == m; mi++ {
-				zargs = append(zargs, redis.Z{Score: float64(mems[mi].t), Member: escMember(mems[mi].k.member)})
+			for mi < len(mems) && mems[mi].k.g == int32(gi) && int(mems[mi].k.m) == m {
+				mi++
 			}
 			zr.batch = mems[start:mi]
+			exact := zr.batch
+			if ce != nil && ce.big[m] && len(exact) > s.cap {
+				// Over the cap already: only the newest cap can stay exact
+				// (see doc.go); the rest go to the HyperLogLogs only.
+				exact = exact[:s.cap]
+			}
+			zr.sent = len(exact)
+			for _, me := range exact {
+				zargs = append(zargs, redis.Z{Score: float64(me.t), Member: escMember(me.k.member)})
+			}
 			if m == f.firstDis && rd.wrote {
 				zargs = append(zargs, redis.Z{Score: float64(gAt + sentinelShift), Member: sentinelAt})
 			}
@@ -376,7 +386,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			// beyond the cap now, so the trim needs no second round trip.
 			// An entity new to this worker is usually new to Redis: if it
 			// is not, and over the cap, fixups reads it whole.
-			if ce == nil && len(zr.batch) > s.cap || ce != nil && (ce.live[m] < 0 || ce.live[m]+len(zr.batch) > s.cap) {
+			if ce == nil && zr.sent > s.cap || ce != nil && (ce.live[m] < 0 || ce.live[m]+zr.sent > s.cap) {
 				zr.cut = pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: zkey,
 					Start: memberMax, Stop: "(" + strconv.FormatInt(rd.assumed-cm.maxWin, 10),
 					ByScore: true, Rev: true, Offset: int64(s.cap), Count: 1})
@@ -444,6 +454,18 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		r.sweep()
 	}
 	return res, nil
+}
+
+// addAgg adds d to bucket idx of tier t of metric m of group g.
+func (r *RedisStore) addAgg(g int32, m MetricID, t uint8, idx int64, d float64) {
+	for i := r.ahead[g]; i >= 0; i = r.aggs[i].next {
+		if a := &r.aggs[i]; a.idx == idx && a.m == m && a.t == t {
+			a.v += d
+			return
+		}
+	}
+	r.aggs = append(r.aggs, aggE{next: r.ahead[g], m: m, t: t, idx: idx, v: d})
+	r.ahead[g] = int32(len(r.aggs) - 1)
 }
 
 // zAt reads the At sentinel's score from a ZMSCORE reply.
