@@ -54,12 +54,12 @@ type RedisStore struct {
 	// (a lost reply), so the next Apply checks the applied offsets first.
 	uncertain bool
 
-	p   plan
+	p plan
 	// Counter updates per group, as short linked lists in one slice: an
 	// entity touches a few buckets per batch, so a scan beats a map.
 	aggs  []aggE
 	ahead []int32 // per group: first aggs index, -1 if none
-	mem map[memKey]int64
+	mem   map[memKey]int64
 }
 
 // rent is what this worker remembers of an entity between Applies.
