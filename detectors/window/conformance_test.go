@@ -238,6 +238,31 @@ var conformance = []struct {
 			// members 6..9 kept (4), plus x: 5, not exact.
 			checks: []check{distinct("f", 1, time.Minute, 5, 0, false)}},
 	}},
+	{"over the cap, a batch's newest cap members stay exact", Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
+		{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute}},
+		{Name: "users", Kind: Distinct, Windows: []time.Duration{time.Minute}, MinEvents: 1000},
+	}}}, DistinctCap: 4}, []step{
+		{ops: run(10, func(i int) []op {
+			return []op{mem("h", 1, sec(float64(i)), "u"+strconv.Itoa(i)), add("h", 0, sec(float64(i)), 1)}
+		}),
+			// Not over the cap before this batch: all 10 are exact.
+			checks: []check{distinct("h", 1, time.Minute, 10, 0, true)}},
+		// Trimmed to u6..u9; x makes 5, and the trim keeps u7..u9, x.
+		{ops: []op{mem("h", 1, sec(20), "x"), add("h", 0, sec(20), 1)},
+			checks: []check{distinct("h", 1, time.Minute, 5, 0, false)}},
+		// Already over the cap: of six new members only the newest four
+		// join the exact part (u7..u9, x and y2..y5), as members too.
+		{ops: run(6, func(i int) []op {
+			return []op{mem("h", 1, sec(float64(30+i)), "y"+strconv.Itoa(i)), add("h", 0, sec(float64(30+i)), 1)}
+		}),
+			checks: []check{distinct("h", 1, time.Minute, 8, 0, false),
+				func(t *testing.T, r *Result, _ Store) {
+					v, _ := r.View(0, "h")
+					if got := fmt.Sprint(v.Members(1, 10)); got != "[y5 y4 y3 y2 x u9 u8 u7]" {
+						t.Errorf("Members = %s, want [y5 y4 y3 y2 x u9 u8 u7]", got)
+					}
+				}}},
+	}},
 	{"series and baseline", ipSchema, []step{{
 		// Hours 0..4 hold 2, 4, 0, 6, 8 events; the current hour 5 holds 1.
 		ops: func() []op {

@@ -380,3 +380,91 @@ func TestRetryAfterLostReply(t *testing.T) {
 		t.Errorf("next batch: %v requests, want 11", v.Value(0, time.Hour))
 	}
 }
+
+// TestRedisMembersOnDemand: Redis views carry counts; Members reads the
+// entity's members from Redis when first asked (so members added by an
+// earlier batch are listed), and falls back to the Apply's own members,
+// reporting why, when Redis cannot be read.
+func TestRedisMembersOnDemand(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	st := newRedisStore(t, srv, crashSchema)
+	ctx := context.Background()
+	var b Batch
+	apply := func(evs ...event) *View {
+		t.Helper()
+		b.Reset()
+		for _, e := range evs {
+			addEvent(&b, e)
+		}
+		r, err := st.Apply(ctx, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := r.View(0, "a")
+		return v
+	}
+	apply(event{stream: "p0", offset: 0, ip: "a", user: "m0", t: sec(0)})
+	v := apply(event{stream: "p0", offset: 1, ip: "a", user: "m1", t: sec(1)},
+		event{stream: "p0", offset: 2, ip: "a", user: "m2", t: sec(2)})
+	if n, exact := v.Distinct(1, time.Minute); n != 3 || !exact {
+		t.Errorf("Distinct = %v exact=%v, want 3 exact", n, exact)
+	}
+	if got := fmt.Sprint(v.Members(1, 10)); got != "[m2 m1 m0]" || v.MembersErr(1) != nil {
+		t.Errorf("Members = %s (err %v), want [m2 m1 m0] read from Redis", got, v.MembersErr(1))
+	}
+	v = apply(event{stream: "p0", offset: 3, ip: "a", user: "m3", t: sec(3)})
+	srv.Stop()
+	if got := fmt.Sprint(v.Members(1, 10)); got != "[m3]" {
+		t.Errorf("Members with Redis down = %s, want the batch's own [m3]", got)
+	}
+	if err := v.MembersErr(1); err == nil || !strings.Contains(err.Error(), "members") {
+		t.Errorf("MembersErr = %v, want an error about reading the members", err)
+	}
+}
+
+// TestRedisWorkerBehind: a worker whose cached At is behind (another worker
+// applied newer events to the entity) must still report counts over the
+// windows ending at Redis's At, as an uninterrupted single worker would.
+func TestRedisWorkerBehind(t *testing.T) {
+	srv := testenv.Redis(t)
+	s := crashSchema
+	s.Lateness = time.Hour
+	a, b := newRedisStore(t, srv, s), newRedisStore(t, srv, s)
+	m, _ := NewMemory(s)
+	ctx := context.Background()
+	steps := []struct {
+		st  Store
+		evs []event
+	}{
+		{a, []event{{ip: "x", user: "u1", t: sec(0)}, {ip: "x", user: "u2", t: sec(10)}}},
+		{b, []event{{ip: "x", user: "u3", t: sec(100)}}},
+		// a still believes At is 10 s; the 1 min window ends at 100 s.
+		{a, []event{{ip: "x", user: "u4", t: sec(50)}}},
+	}
+	var got, want *Result
+	for _, step := range steps {
+		var bt Batch
+		for _, e := range step.evs {
+			addEvent(&bt, e)
+		}
+		var err error
+		if got, err = step.st.Apply(ctx, &bt); err != nil {
+			t.Fatal(err)
+		}
+		if want, err = m.Apply(ctx, &bt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gv, _ := got.View(0, "x")
+	wv, _ := want.View(0, "x")
+	for _, w := range []time.Duration{time.Minute, 10 * time.Minute} {
+		gn, ge := gv.Distinct(1, w)
+		wn, we := wv.Distinct(1, w)
+		if gn != wn || ge != we || gv.Value(0, w) != wv.Value(0, w) {
+			t.Errorf("window %v: distinct %v/%v requests %v, want %v/%v %v", w, gn, ge, gv.Value(0, w), wn, we, wv.Value(0, w))
+		}
+	}
+	if !gv.At.Equal(sec(100)) {
+		t.Errorf("At = %v, want %v", gv.At, sec(100))
+	}
+}
