@@ -3,29 +3,21 @@ package parse
 import (
 	"strconv"
 	"strings"
-	"unsafe"
-
-	"github.com/valyala/fastjson"
 
 	"github.com/gatewatch/gatewatch/detectors"
 )
 
-// jsonState is the JSON side of a Parser: a reusable fastjson parser and
-// the scratch that keeps the hot path free of per-line allocations. Like the
-// Parser that holds it, it is not safe for concurrent use.
+// jsonState is the JSON side of a Parser: the values of the line being
+// parsed and the scratch that keeps the hot path free of per-line
+// allocations. Like the Parser that holds it, it is not safe for concurrent
+// use.
 type jsonState struct {
-	p fastjson.Parser
-
-	// line is the text being parsed (leading whitespace trimmed) and base
-	// the address of fastjson's private copy of it. Together they let text
-	// fields be sub-strings of the line instead of fresh copies: a value's
-	// offset in the copy is its offset in the line. Every such sub-string is
-	// verified byte for byte before use, so a wrong guess only costs a copy.
-	line string
-	base uintptr
-
-	num  []byte   // scratch for a number's text
-	keys jsonKeys // top-level values of the current line, by key
+	// line is the text being parsed (leading whitespace trimmed); every jv
+	// is a span of it, so text fields are sub-strings of the line.
+	line   string
+	keys   jsonKeys           // top-level values of the current line, by key
+	mapped [jsonFieldCount]jv // values of the keys Options.JSONFields names
+	keyBuf []byte             // scratch for an escaped key
 
 	// fields is Options.JSONFields resolved once into an array indexed by
 	// canonical field, so the per-line path does no map iteration.
@@ -174,39 +166,30 @@ func (p *Parser) parseJSONAs(f detectors.Format, line string, ev *detectors.Even
 		}
 		return &Error{Reason: ReasonBadField, Detail: "line does not start with a JSON object"}
 	}
-	v, err := s.p.Parse(t)
-	if err != nil {
-		return jsonSyntaxError(t, err.Error())
-	}
-	o, err := v.Object()
-	if err != nil {
-		return &Error{Reason: ReasonBadField, Detail: "line is not a JSON object"}
-	}
 	s.line = t
-	s.base = 0
 	s.keys = jsonKeys{}
-	first := true
-	k := &s.keys
-	o.Visit(func(key []byte, v *fastjson.Value) {
-		if first {
-			first = false
-			s.setBase(key)
-		}
-		k.set(key, v)
-	})
+	if s.hasFields {
+		s.mapped = [jsonFieldCount]jv{}
+	}
+	if msg := s.scanTop(t); msg != "" {
+		s.line = ""
+		return jsonSyntaxError(t, msg)
+	}
 
+	var err error
 	if f == detectors.FormatUnknown {
-		f = s.detect(o)
+		f = s.detect()
 		if f == detectors.FormatUnknown {
-			s.line, s.base = "", 0
-			return unknownJSONError(o)
+			err = s.unknownJSONError()
+			s.line = ""
+			return err
 		}
 	}
 	ev.Raw = line
 	ev.Format = f
 	switch f {
 	case detectors.FormatNginxJSON:
-		err = p.fillNginxJSON(o, ev)
+		err = p.fillNginxJSON(ev)
 	case detectors.FormatEnvoyJSON:
 		err = p.fillEnvoyJSON(ev)
 	case detectors.FormatKongJSON:
@@ -218,21 +201,8 @@ func (p *Parser) parseJSONAs(f detectors.Format, line string, ev *detectors.Even
 	case detectors.FormatCaddyJSON:
 		err = p.fillCaddyJSON(ev)
 	}
-	s.line, s.base = "", 0 // do not pin the caller's line
+	s.line = "" // do not pin the caller's line
 	return err
-}
-
-// setBase records where fastjson's copy of the line starts, from the first
-// key: in the line that key begins right after `{`, whitespace and `"`.
-func (s *jsonState) setBase(key []byte) {
-	i := 1
-	for i < len(s.line) && isJSONSpace(s.line[i]) {
-		i++
-	}
-	if i >= len(s.line) || s.line[i] != '"' || len(key) == 0 {
-		return
-	}
-	s.base = uintptr(unsafe.Pointer(unsafe.SliceData(key))) - uintptr(i+1)
 }
 
 func isJSONFormat(f detectors.Format) bool {
@@ -246,49 +216,43 @@ func isJSONFormat(f detectors.Format) bool {
 
 // detect names the gateway from signature keys. The order goes from the
 // most specific signature to the most generic, nginx's user-chosen keys.
-func (s *jsonState) detect(o *fastjson.Object) detectors.Format {
+func (s *jsonState) detect() detectors.Format {
 	k := &s.keys
 	switch {
-	case k.logger != nil && strings.HasPrefix(s.text(k.logger), "http.log.access"),
-		k.logger == nil && k.ts != nil && isObject(k.request) && k.status != nil:
+	case k.logger.ok() && strings.HasPrefix(s.text(k.logger), "http.log.access"),
+		!k.logger.ok() && k.ts.ok() && k.request.kind == '{' && k.status.ok():
 		return detectors.FormatCaddyJSON
-	case k.startedAt != nil && (k.latencies != nil || isObject(k.request)):
+	case k.startedAt.ok() && (k.latencies.ok() || k.request.kind == '{'):
 		return detectors.FormatKongJSON
-	case k.downStatus != nil || k.originStatus != nil || (k.startUTC != nil && k.reqMethod != nil):
+	case k.downStatus.ok() || k.originStatus.ok() || (k.startUTC.ok() && k.reqMethod.ok()):
 		return detectors.FormatTraefikJSON
-	case k.requestID != nil && (k.httpMethod != nil || k.routeKey != nil):
+	case k.requestID.ok() && (k.httpMethod.ok() || k.routeKey.ok()):
 		return detectors.FormatAWSAPIGatewayJSON
-	case k.responseCode != nil && (k.startTime != nil || k.method != nil || k.authority != nil ||
-		k.originPath != nil || k.downstreamRemote != nil):
+	case k.responseCode.ok() && (k.startTime.ok() || k.method.ok() || k.authority.ok() ||
+		k.originPath.ok() || k.downstreamRemote.ok()):
 		return detectors.FormatEnvoyJSON
-	case s.looksNginx(o):
+	case s.looksNginx():
 		return detectors.FormatNginxJSON
 	}
 	return detectors.FormatUnknown
 }
 
-func isObject(v *fastjson.Value) bool {
-	return v != nil && v.Type() == fastjson.TypeObject
-}
-
 // looksNginx accepts a line with a status and something naming the request,
 // under nginx's variable names or the keys mapped by Options.JSONFields.
-func (s *jsonState) looksNginx(o *fastjson.Object) bool {
+func (s *jsonState) looksNginx() bool {
 	k := &s.keys
-	if k.status != nil && (k.requestMethod != nil || k.requestURI != nil || k.remoteAddr != nil ||
-		(k.request != nil && k.request.Type() == fastjson.TypeString)) {
+	if k.status.ok() && (k.requestMethod.ok() || k.requestURI.ok() || k.remoteAddr.ok() || k.request.kind == '"') {
 		return true
 	}
 	if !s.hasFields {
 		return false
 	}
 	// A custom log_format: the mapped status key and any mapped request key.
-	hasStatus := k.status != nil || (s.fields[jfStatus] != "" && o.Get(s.fields[jfStatus]) != nil)
-	if !hasStatus {
+	if !k.status.ok() && !s.mapped[jfStatus].ok() {
 		return false
 	}
 	for _, c := range [...]jsonField{jfRequest, jfMethod, jfPath, jfURI, jfClientIP} {
-		if s.fields[c] != "" && o.Get(s.fields[c]) != nil {
+		if s.mapped[c].ok() {
 			return true
 		}
 	}
@@ -297,21 +261,22 @@ func (s *jsonState) looksNginx(o *fastjson.Object) bool {
 
 // unknownJSONError names the first few keys so the operator can see which
 // gateway wrote the line and map it with JSONFields.
-func unknownJSONError(o *fastjson.Object) error {
+func (s *jsonState) unknownJSONError() error {
 	const maxKeys = 8
 	var b strings.Builder
 	b.WriteString("JSON object from no known gateway; keys: ")
 	n := 0
-	o.Visit(func(key []byte, _ *fastjson.Value) {
+	s.eachKey(jv{off: 0, end: uint32(len(s.line)), kind: '{'}, func(key string) bool {
 		if n < maxKeys {
 			if n > 0 {
 				b.WriteString(", ")
 			}
-			b.Write(key)
-		} else if n == maxKeys {
+			b.WriteString(key)
+		} else {
 			b.WriteString(", …")
 		}
 		n++
+		return n <= maxKeys
 	})
 	if n == 0 {
 		b.WriteString("(none)")

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/gatewatch/gatewatch/detectors"
 )
 
@@ -40,7 +38,7 @@ func jsonNoRequest(keys string) error {
 
 // setStatus reads an HTTP status; 0 is kept (Envoy and Caddy log 0 when the
 // client went away before a response).
-func (s *jsonState) setStatus(ev *detectors.Event, v *fastjson.Value, key string) error {
+func (s *jsonState) setStatus(ev *detectors.Event, v jv, key string) error {
 	n, present, ok := s.intValue(v)
 	if !ok || n > 999 {
 		return jsonBadField(key, "an HTTP status")
@@ -51,7 +49,7 @@ func (s *jsonState) setStatus(ev *detectors.Event, v *fastjson.Value, key string
 	return nil
 }
 
-func (s *jsonState) setBytes(ev *detectors.Event, v *fastjson.Value, key string) error {
+func (s *jsonState) setBytes(ev *detectors.Event, v jv, key string) error {
 	n, _, ok := s.intValue(v)
 	if !ok {
 		return jsonBadField(key, "a byte count")
@@ -60,7 +58,7 @@ func (s *jsonState) setBytes(ev *detectors.Event, v *fastjson.Value, key string)
 	return nil
 }
 
-func (s *jsonState) setLatency(ev *detectors.Event, v *fastjson.Value, unit time.Duration, key string) error {
+func (s *jsonState) setLatency(ev *detectors.Event, v jv, unit time.Duration, key string) error {
 	d, _, ok := s.durationValue(v, unit)
 	if !ok {
 		return jsonBadField(key, "a duration")
@@ -75,7 +73,7 @@ func (s *jsonState) setLatency(ev *detectors.Event, v *fastjson.Value, unit time
 // happened. It picks the parser from the shape first because netip
 // allocates an error for every failed attempt, and "ip:port" is the usual
 // shape here.
-func (s *jsonState) addr(v *fastjson.Value) netip.Addr {
+func (s *jsonState) addr(v jv) netip.Addr {
 	return parseHostAddr(s.text(v))
 }
 
@@ -105,14 +103,14 @@ func setRequestLine(ev *detectors.Event, r string) bool {
 
 // fillNginxJSON maps nginx's variable names, overridden by
 // Options.JSONFields for custom log_formats.
-func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
+func (p *Parser) fillNginxJSON(ev *detectors.Event) error {
 	s := &p.json
 	k := &s.keys
 	// get prefers the key the user mapped for f, falling back to nginx's
 	// variable name; it also returns the key, for error messages.
-	get := func(f jsonField, def *fastjson.Value, defKey string) (*fastjson.Value, string) {
+	get := func(f jsonField, def jv, defKey string) (jv, string) {
 		if key := s.fields[f]; key != "" {
-			if v := o.Get(key); v != nil {
+			if v := s.mapped[f]; v.ok() {
 				return v, key
 			}
 		}
@@ -120,8 +118,8 @@ func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 	}
 
 	// Time: a mapped key (any shape), else $time_iso8601, $time_local, $msec.
-	switch v, key := get(jfTime, nil, ""); {
-	case v != nil:
+	switch v, key := get(jfTime, jv{}, ""); {
+	case v.ok():
 		t, ok := parseAnyTime(s.text(v))
 		if !ok {
 			if txt, isNum := s.numText(v); isNum && txt != "" {
@@ -132,19 +130,19 @@ func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 			return jsonBadTime(key)
 		}
 		ev.Time = t
-	case k.timeISO != nil:
+	case k.timeISO.ok():
 		t, ok := parseAnyTime(s.text(k.timeISO))
 		if !ok {
 			return jsonBadTime("time_iso8601")
 		}
 		ev.Time = t
-	case k.timeLocal != nil:
+	case k.timeLocal.ok():
 		t, ok := parseAnyTime(s.text(k.timeLocal))
 		if !ok {
 			return jsonBadTime("time_local")
 		}
 		ev.Time = t
-	case k.msec != nil:
+	case k.msec.ok():
 		txt, _ := s.numText(k.msec)
 		t, ok := parseEpoch(txt, int64(time.Second))
 		if !ok {
@@ -158,23 +156,23 @@ func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 	// Request: method + uri/path (+ query), else the request line.
 	method, _ := get(jfMethod, k.requestMethod, "request_method")
 	ev.Method = s.nginxText(method)
-	hasRequest := method != nil
-	if v, _ := get(jfURI, k.requestURI, "request_uri"); v != nil {
+	hasRequest := method.ok()
+	if v, _ := get(jfURI, k.requestURI, "request_uri"); v.ok() {
 		ev.Path, ev.Query = splitURI(s.nginxText(v))
 		hasRequest = true
-	} else if v, _ := get(jfPath, k.uri, "uri"); v != nil {
+	} else if v, _ := get(jfPath, k.uri, "uri"); v.ok() {
 		ev.Path, ev.Query = splitURI(s.nginxText(v))
 		hasRequest = true
 	}
 	if ev.Query == "" {
 		q, _ := get(jfQuery, k.args, "args")
-		if q == nil {
+		if !q.ok() {
 			q = k.queryString
 		}
 		ev.Query = s.nginxText(q)
 	}
 	if ev.Method == "" || ev.Path == "" {
-		if r, _ := get(jfRequest, k.request, "request"); r != nil {
+		if r, _ := get(jfRequest, k.request, "request"); r.ok() {
 			hasRequest = true
 			m, path, q := ev.Method, ev.Path, ev.Query
 			// A garbage request line leaves method and path empty.
@@ -197,27 +195,27 @@ func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 		return err
 	}
 	bytesV, bytesKey := get(jfBytes, k.bodyBytesSent, "body_bytes_sent")
-	if bytesV == nil {
+	if !bytesV.ok() {
 		bytesV, bytesKey = k.bytesSent, "bytes_sent"
 	}
 	if err := s.setBytes(ev, bytesV, bytesKey); err != nil {
 		return err
 	}
 	latV, latKey := get(jfLatency, k.requestTime, "request_time")
-	if latV == nil {
+	if !latV.ok() {
 		latV, latKey = k.upstreamRespTime, "upstream_response_time"
 	}
 	if err := s.setLatency(ev, latV, time.Second, latKey); err != nil {
 		return err
 	}
-	if v, _ := get(jfUser, k.remoteUser, "remote_user"); v != nil {
+	if v, _ := get(jfUser, k.remoteUser, "remote_user"); v.ok() {
 		ev.User = s.nginxText(v)
 	}
-	if v, _ := get(jfUserAgent, k.httpUserAgent, "http_user_agent"); v != nil {
+	if v, _ := get(jfUserAgent, k.httpUserAgent, "http_user_agent"); v.ok() {
 		ev.UserAgent = s.nginxText(v)
 	}
 	hostV, _ := get(jfHost, k.host, "host")
-	if hostV == nil {
+	if !hostV.ok() {
 		hostV = k.httpHost
 	}
 	ev.Host = s.nginxText(hostV)
@@ -235,7 +233,7 @@ func (p *Parser) fillNginxJSON(o *fastjson.Object, ev *detectors.Event) error {
 // never contains "\\" (nginx writes '\' as \x5C), while with escape=json
 // a client's literal "\x41" arrives as "\\x41" and must stay four
 // characters.
-func (s *jsonState) nginxText(v *fastjson.Value) string {
+func (s *jsonState) nginxText(v jv) string {
 	t := s.text(v)
 	if strings.Contains(t, `\x`) && !strings.Contains(s.line, `\\`) {
 		return decodeNginxEscapes(t)
@@ -278,7 +276,7 @@ func unhex(c byte) (byte, bool) {
 func (p *Parser) fillEnvoyJSON(ev *detectors.Event) error {
 	s := &p.json
 	k := &s.keys
-	if k.startTime == nil {
+	if !k.startTime.ok() {
 		return jsonMissingTime("start_time")
 	}
 	t, ok := parseRFC3339(s.text(k.startTime))
@@ -288,11 +286,11 @@ func (p *Parser) fillEnvoyJSON(ev *detectors.Event) error {
 	ev.Time = t
 	ev.Method = s.text(k.method)
 	pathV := k.originPath
-	if pathV == nil || s.text(pathV) == "" {
+	if !pathV.ok() || s.text(pathV) == "" {
 		pathV = k.path
 	}
 	ev.Path, ev.Query = splitURI(s.text(pathV))
-	if k.method == nil && k.originPath == nil && k.path == nil {
+	if !k.method.ok() && !k.originPath.ok() && !k.path.ok() {
 		return jsonNoRequest("method, x-envoy-origin-path or path")
 	}
 	if err := s.setStatus(ev, k.responseCode, "response_code"); err != nil {
@@ -329,48 +327,54 @@ func (p *Parser) fillKongJSON(ev *detectors.Event) error {
 		return jsonBadTime("started_at")
 	}
 	ev.Time = t
-	var headers *fastjson.Value
-	hasRequest := false
-	if isObject(k.request) {
-		method, uri := k.request.Get("method"), k.request.Get("uri")
-		hasRequest = method != nil || uri != nil
-		ev.Method = s.text(method)
-		ev.Path, ev.Query = splitURI(s.text(uri))
-		headers = k.request.Get("headers")
-	}
-	if !hasRequest {
+	// One walk per nested object, each collecting every key it needs.
+	req := [3]jv{}
+	s.lookup(k.request, []string{"method", "uri", "headers"}, req[:])
+	if !req[0].ok() && !req[1].ok() {
 		return jsonNoRequest("request.method or request.uri")
 	}
-	if isObject(k.response) {
-		if err := s.setStatus(ev, k.response.Get("status"), "response.status"); err != nil {
+	ev.Method = s.text(req[0])
+	ev.Path, ev.Query = splitURI(s.text(req[1]))
+	resp := [2]jv{}
+	s.lookup(k.response, []string{"status", "size"}, resp[:])
+	if k.response.kind == '{' {
+		if err := s.setStatus(ev, resp[0], "response.status"); err != nil {
 			return err
 		}
-		if err := s.setBytes(ev, k.response.Get("size"), "response.size"); err != nil {
+		if err := s.setBytes(ev, resp[1], "response.size"); err != nil {
 			return err
 		}
 	}
-	if isObject(k.latencies) {
-		if err := s.setLatency(ev, k.latencies.Get("request"), time.Millisecond, "latencies.request"); err != nil {
+	if k.latencies.kind == '{' {
+		lat := [1]jv{}
+		s.lookup(k.latencies, []string{"request"}, lat[:])
+		if err := s.setLatency(ev, lat[0], time.Millisecond, "latencies.request"); err != nil {
 			return err
 		}
 	}
-	if isObject(headers) {
-		ev.UserAgent = s.stringOrFirst(headers.Get("user-agent"), false)
-		ev.Host = s.stringOrFirst(headers.Get("host"), false)
-		ev.XForwardedFor = s.stringOrFirst(headers.Get("x-forwarded-for"), true)
+	if req[2].kind == '{' {
+		h := [3]jv{}
+		s.lookup(req[2], []string{"user-agent", "host", "x-forwarded-for"}, h[:])
+		ev.UserAgent = s.stringOrFirst(h[0], false)
+		ev.Host = s.stringOrFirst(h[1], false)
+		ev.XForwardedFor = s.stringOrFirst(h[2], true)
 	}
 	// The consumer is the account; authenticated_entity is the credential,
 	// whose consumer_id is the fallback when the consumer is not logged.
-	if isObject(k.consumer) {
-		for _, key := range [...]string{"username", "custom_id", "id"} {
-			if u := s.text(k.consumer.Get(key)); u != "" {
+	if k.consumer.kind == '{' {
+		c := [3]jv{}
+		s.lookup(k.consumer, []string{"username", "custom_id", "id"}, c[:])
+		for _, v := range c {
+			if u := s.text(v); u != "" {
 				ev.User = u
 				break
 			}
 		}
 	}
-	if ev.User == "" && isObject(k.authEntity) {
-		ev.User = s.text(k.authEntity.Get("consumer_id"))
+	if ev.User == "" && k.authEntity.kind == '{' {
+		c := [1]jv{}
+		s.lookup(k.authEntity, []string{"consumer_id"}, c[:])
+		ev.User = s.text(c[0])
 	}
 	// client_ip is nginx's $remote_addr after Kong's own trusted_ips.
 	ev.ClientIP = clientIP(p.opts.TrustedProxies, s.addr(k.clientIP), ev.XForwardedFor)
@@ -420,7 +424,7 @@ func (p *Parser) fillAWSJSON(ev *detectors.Event) error {
 		ev.Path = route
 	}
 	ev.Route = route
-	if k.httpMethod == nil && k.routeKey == nil && k.resourcePath == nil && k.path == nil {
+	if !k.httpMethod.ok() && !k.routeKey.ok() && !k.resourcePath.ok() && !k.path.ok() {
 		return jsonNoRequest("httpMethod, routeKey, resourcePath or path")
 	}
 	if err := s.setStatus(ev, k.status, "status"); err != nil {
@@ -430,7 +434,7 @@ func (p *Parser) fillAWSJSON(ev *detectors.Event) error {
 		return err
 	}
 	latV, latKey := k.responseLatency, "responseLatency"
-	if latV == nil {
+	if !latV.ok() {
 		latV, latKey = k.integrationLatency, "integrationLatency"
 	}
 	if err := s.setLatency(ev, latV, time.Millisecond, latKey); err != nil {
@@ -438,7 +442,7 @@ func (p *Parser) fillAWSJSON(ev *detectors.Event) error {
 	}
 	// The most specific principal first: a Lambda authorizer's principal,
 	// a JWT/Cognito subject, an IAM user or caller, then the API key.
-	for _, v := range [...]*fastjson.Value{k.principalID, k.sub, k.user, k.caller, k.apiKeyID} {
+	for _, v := range [...]jv{k.principalID, k.sub, k.user, k.caller, k.apiKeyID} {
 		if u := s.text(v); u != "" {
 			ev.User = u
 			break
@@ -448,7 +452,7 @@ func (p *Parser) fillAWSJSON(ev *detectors.Event) error {
 	ev.Host = s.text(k.domainName)
 	// sourceIp is already API Gateway's own choice of the last untrusted hop.
 	ipV := k.ip
-	if ipV == nil {
+	if !ipV.ok() {
 		ipV = k.sourceIP
 	}
 	ev.ClientIP = s.addr(ipV)
@@ -460,13 +464,13 @@ func (p *Parser) fillTraefikJSON(ev *detectors.Event) error {
 	s := &p.json
 	k := &s.keys
 	switch {
-	case k.startUTC != nil:
+	case k.startUTC.ok():
 		t, ok := parseRFC3339(s.text(k.startUTC))
 		if !ok {
 			return jsonBadTime("StartUTC")
 		}
 		ev.Time = t
-	case k.startLocal != nil:
+	case k.startLocal.ok():
 		t, ok := parseRFC3339(s.text(k.startLocal))
 		if !ok {
 			return jsonBadTime("StartLocal")
@@ -477,11 +481,11 @@ func (p *Parser) fillTraefikJSON(ev *detectors.Event) error {
 	}
 	ev.Method = s.text(k.reqMethod)
 	ev.Path, ev.Query = splitURI(s.text(k.reqPath))
-	if k.reqMethod == nil && k.reqPath == nil {
+	if !k.reqMethod.ok() && !k.reqPath.ok() {
 		return jsonNoRequest("RequestMethod or RequestPath")
 	}
 	statusV, statusKey := k.downStatus, "DownstreamStatus"
-	if statusV == nil {
+	if !statusV.ok() {
 		statusV, statusKey = k.originStatus, "OriginStatus"
 	}
 	if err := s.setStatus(ev, statusV, statusKey); err != nil {
@@ -528,12 +532,12 @@ func isHostOf(host, addr string) bool {
 func (p *Parser) fillCaddyJSON(ev *detectors.Event) error {
 	s := &p.json
 	k := &s.keys
-	if k.ts == nil {
+	if !k.ts.ok() {
 		return jsonMissingTime("ts")
 	}
 	// ts is unix seconds by default; time_format can make it another epoch
 	// unit or a formatted string.
-	if txt, _ := s.numText(k.ts); k.ts.Type() == fastjson.TypeNumber {
+	if txt, _ := s.numText(k.ts); k.ts.kind == '0' {
 		t, ok := parseEpoch(txt, 0)
 		if !ok {
 			return jsonBadTime("ts")
@@ -546,24 +550,20 @@ func (p *Parser) fillCaddyJSON(ev *detectors.Event) error {
 		}
 		ev.Time = t
 	}
-	var peer, client netip.Addr
-	hasRequest := false
-	if isObject(k.request) {
-		r := k.request
-		method, uri := r.Get("method"), r.Get("uri")
-		hasRequest = method != nil || uri != nil
-		ev.Method = s.text(method)
-		ev.Host = s.text(r.Get("host"))
-		ev.Path, ev.Query = splitURI(s.text(uri))
-		peer = s.addr(r.Get("remote_ip"))
-		client = s.addr(r.Get("client_ip"))
-		if h := r.Get("headers"); isObject(h) {
-			ev.UserAgent = s.stringOrFirst(h.Get("User-Agent"), false)
-			ev.XForwardedFor = s.stringOrFirst(h.Get("X-Forwarded-For"), true)
-		}
-	}
-	if !hasRequest {
+	r := [6]jv{}
+	s.lookup(k.request, []string{"method", "uri", "host", "remote_ip", "client_ip", "headers"}, r[:])
+	if !r[0].ok() && !r[1].ok() {
 		return jsonNoRequest("request.method or request.uri")
+	}
+	ev.Method = s.text(r[0])
+	ev.Path, ev.Query = splitURI(s.text(r[1]))
+	ev.Host = s.text(r[2])
+	peer, client := s.addr(r[3]), s.addr(r[4])
+	if r[5].kind == '{' {
+		h := [2]jv{}
+		s.lookup(r[5], []string{"User-Agent", "X-Forwarded-For"}, h[:])
+		ev.UserAgent = s.stringOrFirst(h[0], false)
+		ev.XForwardedFor = s.stringOrFirst(h[1], true)
 	}
 	if err := s.setStatus(ev, k.status, "status"); err != nil {
 		return err
@@ -591,11 +591,10 @@ func (p *Parser) fillCaddyJSON(ev *detectors.Event) error {
 // (no request takes 27 hours).
 func (s *jsonState) setCaddyDuration(ev *detectors.Event) error {
 	v := s.keys.duration
-	if v == nil {
+	switch v.kind {
+	case 0:
 		return nil
-	}
-	switch v.Type() {
-	case fastjson.TypeString:
+	case '"':
 		txt := s.text(v)
 		if txt == "" {
 			return nil
@@ -605,7 +604,7 @@ func (s *jsonState) setCaddyDuration(ev *detectors.Event) error {
 			return nil
 		}
 		return s.setLatency(ev, v, time.Second, "duration")
-	case fastjson.TypeNumber:
+	case '0':
 		txt, _ := s.numText(v)
 		unit := time.Second
 		if !strings.ContainsAny(txt, ".eE") && len(txt) >= 6 {

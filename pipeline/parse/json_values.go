@@ -3,9 +3,6 @@ package parse
 import (
 	"strings"
 	"time"
-	"unsafe"
-
-	"github.com/valyala/fastjson"
 )
 
 // jsonKeys holds the top-level values of one JSON line that any supported
@@ -15,37 +12,35 @@ import (
 // have one slot; each format reads it its own way.
 type jsonKeys struct {
 	// Shared or nginx.
-	status, request, host, user, path, method, duration, bytesSent *fastjson.Value
+	status, request, host, user, path, method, duration, bytesSent jv
 
 	// nginx variable names.
 	timeLocal, timeISO, msec, remoteAddr, remoteUser, requestMethod, requestURI, uri,
 	args, queryString, bodyBytesSent, requestTime, upstreamRespTime, httpUserAgent,
-	httpXFF, httpHost *fastjson.Value
+	httpXFF, httpHost jv
 
 	// Envoy, Envoy Gateway and Istio.
 	startTime, originPath, responseCode, xff, userAgent, authority,
-	downstreamRemote, downstreamDirect *fastjson.Value
+	downstreamRemote, downstreamDirect jv
 
 	// Kong.
-	startedAt, latencies, clientIP, response, consumer, authEntity *fastjson.Value
+	startedAt, latencies, clientIP, response, consumer, authEntity jv
 
 	// AWS API Gateway.
 	requestID, ip, sourceIP, caller, requestTimeCLF, requestTimeEpoch, httpMethod,
 	resourcePath, routeKey, responseLength, responseLatency, integrationLatency,
-	principalID, sub, apiKeyID, awsUserAgent, domainName *fastjson.Value
+	principalID, sub, apiKeyID, awsUserAgent, domainName jv
 
 	// Traefik.
 	startUTC, startLocal, tDuration, clientAddr, clientHost, clientUsername, reqMethod,
-	reqPath, reqHost, downStatus, originStatus, downSize, reqUA, reqXFF *fastjson.Value
+	reqPath, reqHost, downStatus, originStatus, downSize, reqUA, reqXFF jv
 
 	// Caddy.
-	logger, ts, size, userID *fastjson.Value
+	logger, ts, size, userID jv
 }
 
-func (k *jsonKeys) set(key []byte, v *fastjson.Value) {
-	// A switch on string(key) compiles to a length-then-value search and
-	// does not allocate.
-	switch string(key) {
+func (k *jsonKeys) set(key string, v jv) {
+	switch key {
 	case "status":
 		k.status = v
 	case "request":
@@ -127,7 +122,7 @@ func (k *jsonKeys) set(key []byte, v *fastjson.Value) {
 		k.authEntity = v
 
 	case "requestId", "extendedRequestId":
-		if k.requestID == nil {
+		if !k.requestID.ok() {
 			k.requestID = v
 		}
 	case "ip":
@@ -240,58 +235,45 @@ func (s *jsonState) resolveFields(m map[string]string) {
 	s.fieldsReady = true
 }
 
-// text returns a string value as a sub-string of the line when it had no
-// escapes (no allocation), else as a copy. Absent, null, non-string values
-// and nginx's "-" placeholder give "".
-func (s *jsonState) text(v *fastjson.Value) string {
-	// Checking the type first matters: StringBytes builds an error with
-	// fmt.Errorf for null and numbers, which Envoy's typed JSON has often.
-	if v == nil || v.Type() != fastjson.TypeString {
+// text returns a string value as a sub-string of the line when it has no
+// escapes (no allocation), else unescaped into a copy. Absent, null,
+// non-string values and nginx's "-" placeholder give "".
+func (s *jsonState) text(v jv) string {
+	if v.kind != '"' {
 		return ""
 	}
-	b, _ := v.StringBytes()
-	if len(b) == 0 {
+	raw := s.line[v.off+1 : v.end-1]
+	if strings.IndexByte(raw, '\\') >= 0 {
+		raw = string(unescapeJSON(make([]byte, 0, len(raw)), raw))
+	}
+	if raw == "-" {
 		return ""
 	}
-	if len(b) == 1 && b[0] == '-' {
-		return ""
-	}
-	off := uintptr(unsafe.Pointer(unsafe.SliceData(b))) - s.base
-	if s.base != 0 && off < uintptr(len(s.line)) && uintptr(len(b)) <= uintptr(len(s.line))-off {
-		if sub := s.line[off : off+uintptr(len(b))]; sub == string(b) {
-			return sub
-		}
-	}
-	return string(b)
+	return raw
 }
 
 // numText returns the text of a number, or of a string holding one (AWS and
-// nginx JSON quote their numbers). The result is only valid until the next
-// call; "" means absent ("-", null, missing).
-func (s *jsonState) numText(v *fastjson.Value) (string, bool) {
-	if v == nil {
+// nginx JSON quote their numbers). "" means absent ("-", null, missing); ok
+// is false for objects, arrays and booleans.
+func (s *jsonState) numText(v jv) (string, bool) {
+	switch v.kind {
+	case 0, 'n':
 		return "", true
-	}
-	switch v.Type() {
-	case fastjson.TypeNumber:
-		s.num = v.MarshalTo(s.num[:0])
-		return unsafe.String(unsafe.SliceData(s.num), len(s.num)), true
-	case fastjson.TypeString:
-		b, _ := v.StringBytes()
-		t := strings.TrimSpace(unsafe.String(unsafe.SliceData(b), len(b)))
+	case '0':
+		return s.line[v.off:v.end], true
+	case '"':
+		t := strings.TrimSpace(s.text(v))
 		if t == "-" {
 			t = ""
 		}
 		return t, true
-	case fastjson.TypeNull:
-		return "", true
 	}
 	return "", false
 }
 
 // intValue reads a non-negative integer field. present is false when the
 // field is absent; ok is false when it is present but not an integer.
-func (s *jsonState) intValue(v *fastjson.Value) (n int64, present, ok bool) {
+func (s *jsonState) intValue(v jv) (n int64, present, ok bool) {
 	t, ok := s.numText(v)
 	if !ok {
 		return 0, true, false
@@ -310,7 +292,7 @@ func (s *jsonState) intValue(v *fastjson.Value) (n int64, present, ok bool) {
 // durationValue reads a latency given in unit (time.Second for "0.003",
 // time.Millisecond for 11, ...). nginx's $upstream_response_time can be a
 // comma list when a request was retried: the parts are summed.
-func (s *jsonState) durationValue(v *fastjson.Value, unit time.Duration) (d time.Duration, present, ok bool) {
+func (s *jsonState) durationValue(v jv, unit time.Duration) (d time.Duration, present, ok bool) {
 	t, ok := s.numText(v)
 	if !ok {
 		return 0, true, false
@@ -338,27 +320,30 @@ func (s *jsonState) durationValue(v *fastjson.Value, unit time.Duration) (d time
 
 // stringOrFirst returns a header value that may be a string or an array of
 // strings (repeated headers); for arrays the values are joined as HTTP
-// would join them.
-func (s *jsonState) stringOrFirst(v *fastjson.Value, join bool) string {
-	if v == nil {
-		return ""
-	}
-	if v.Type() != fastjson.TypeArray {
+// would join them, or only the first is taken when join is false.
+func (s *jsonState) stringOrFirst(v jv, join bool) string {
+	if v.kind != '[' {
 		return s.text(v)
 	}
-	a, _ := v.Array()
-	switch {
-	case len(a) == 0:
-		return ""
-	case len(a) == 1 || !join:
-		return s.text(a[0])
-	}
+	var first string
 	var b strings.Builder
-	for i, e := range a {
-		if i > 0 {
+	n := 0
+	s.elems(v, func(e jv) bool {
+		switch n {
+		case 0:
+			first = s.text(e)
+		case 1:
+			b.WriteString(first)
+			fallthrough
+		default:
 			b.WriteString(", ")
+			b.WriteString(s.text(e))
 		}
-		b.WriteString(s.text(e))
+		n++
+		return join
+	})
+	if n <= 1 {
+		return first
 	}
 	return b.String()
 }
