@@ -53,11 +53,20 @@ type Processor struct {
 	// trip; serialising batches keeps each Apply's offsets consistent and
 	// costs little, since parsing runs outside the lock.
 	engineMu sync.Mutex
-	states   sync.Pool // *procState: one parser and unwrapper per goroutine
+	states   sync.Pool // *procState: one parser per goroutine
+	// Unwrappers hold state between records of one stream (a CRI partial
+	// line waits for the record that completes it), so each partition or
+	// file has its own. Batches of one stream never run concurrently.
+	unwrapMu   sync.Mutex
+	unwrappers map[streamKey]*envelope.Unwrapper
+}
+
+type streamKey struct {
+	topic, file string
+	partition   int32
 }
 
 type procState struct {
-	unwrap  *envelope.Unwrapper
 	parser  *parse.Parser
 	events  []detectors.Event
 	info    []detectors.RouteInfo
@@ -70,7 +79,7 @@ func NewProcessor(cfg ProcessorConfig) (*Processor, error) {
 	if _, err := parse.New(cfg.Parse); err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg, routes: cfg.Routes, sum: cfg.Summary}
+	p := &Processor{cfg: cfg, routes: cfg.Routes, sum: cfg.Summary, unwrappers: map[streamKey]*envelope.Unwrapper{}}
 	if p.routes == nil {
 		r, err := route.New(route.Options{})
 		if err != nil {
@@ -84,7 +93,7 @@ func NewProcessor(cfg ProcessorConfig) (*Processor, error) {
 	p.states.New = func() any {
 		// Options were validated above, so New cannot fail here.
 		pr, _ := parse.New(cfg.Parse)
-		return &procState{parser: pr, unwrap: envelope.New(cfg.Envelope)}
+		return &procState{parser: pr}
 	}
 	return p, nil
 }
@@ -101,6 +110,10 @@ func (p *Processor) Handle(ctx context.Context, batch []source.Message) error {
 	st.dead = st.dead[:0]
 	st.applied = st.applied[:0]
 	start := time.Now()
+	var unwrap *envelope.Unwrapper
+	if len(batch) > 0 {
+		unwrap = p.unwrapper(batch[0].Pos)
+	}
 
 	for i := range batch {
 		msg := &batch[i]
@@ -109,7 +122,7 @@ func (p *Processor) Handle(ctx context.Context, batch []source.Message) error {
 			p.deadLetter(st, msg, parse.ReasonTooLong, "line longer than the source's limit; the kept bytes are its start")
 			continue
 		}
-		err := st.unwrap.Unwrap(msg.Value, func(line string, _ time.Time) error {
+		err := unwrap.Unwrap(msg.Value, func(line string, _ time.Time) error {
 			// Sources reuse their buffers and the unwrapper hands out views
 			// of them, while detectors keep event strings (entities,
 			// evidence) across batches: own the line once, and every field
@@ -166,6 +179,18 @@ func (p *Processor) Handle(ctx context.Context, batch []source.Message) error {
 	p.sum.addEvents(st.events)
 	p.cfg.Metrics.batch(st.events, len(batch), time.Since(start))
 	return nil
+}
+
+func (p *Processor) unwrapper(pos detectors.Position) *envelope.Unwrapper {
+	k := streamKey{topic: pos.Topic, partition: pos.Partition, file: pos.File}
+	p.unwrapMu.Lock()
+	defer p.unwrapMu.Unlock()
+	u := p.unwrappers[k]
+	if u == nil {
+		u = envelope.New(p.cfg.Envelope)
+		p.unwrappers[k] = u
+	}
+	return u
 }
 
 // ReasonBadEnvelope marks a record whose shipper envelope could not be
