@@ -56,9 +56,10 @@ type RedisServer struct {
 	DB int
 	// cmd is set when the server was started by this package; only then
 	// can the test stop and restart it.
-	cmd  *exec.Cmd
-	dir  string
-	port int
+	cmd   *exec.Cmd
+	dir   string
+	port  int
+	extra []string
 }
 
 var dbSeq atomic.Int32
@@ -92,7 +93,9 @@ func Redis(tb testing.TB) *RedisServer {
 
 // StartRedis starts a private redis-server on a free loopback port. Tests
 // that stop and restart Redis (failure tests) must use this, not Redis.
-func StartRedis(tb testing.TB) *RedisServer {
+// extra are more redis-server arguments, e.g. "--appendonly", "yes" for a
+// server whose data survives Restart.
+func StartRedis(tb testing.TB, extra ...string) *RedisServer {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -101,9 +104,8 @@ func StartRedis(tb testing.TB) *RedisServer {
 		}
 		tb.Skip("redis-server is not on PATH and REDIS_ADDR is unset: install redis-server to run this test")
 	}
-	s := &RedisServer{dir: tb.TempDir(), port: freePort(tb)}
+	s := &RedisServer{dir: tb.TempDir(), port: freePort(tb), extra: extra}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-	s.cmd = nil
 	if err := s.start(bin); err != nil {
 		tb.Fatal(err)
 	}
@@ -112,10 +114,11 @@ func StartRedis(tb testing.TB) *RedisServer {
 }
 
 func (s *RedisServer) start(bin string) error {
-	cmd := exec.Command(bin,
-		"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
+	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--logfile", filepath.Join(s.dir, "redis.log"))
+		"--logfile", filepath.Join(s.dir, "redis.log")}
+	// Later arguments win, so extra can turn persistence on.
+	cmd := exec.Command(bin, append(args, s.extra...)...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
