@@ -3,6 +3,7 @@ package parse
 import (
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // jsonKeys holds the top-level values of one JSON line that any supported
@@ -244,7 +245,10 @@ func (s *jsonState) text(v jv) string {
 	}
 	raw := s.line[v.off+1 : v.end-1]
 	if strings.IndexByte(raw, '\\') >= 0 {
-		raw = string(unescapeJSON(make([]byte, 0, len(raw)), raw))
+		// One allocation: the fresh buffer becomes the string, nothing
+		// else holds it.
+		b := unescapeJSON(make([]byte, 0, len(raw)), raw)
+		raw = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	if raw == "-" {
 		return ""
