@@ -26,6 +26,7 @@ type Memory struct {
 	p       plan
 	scores  []int64
 	over    []overMem
+	picked  []string
 	gents   []*ment
 	merge   hllMerge
 	sweepIn int
@@ -41,13 +42,6 @@ type slot struct {
 // ring keeps the newest n buckets of one tier; slot i%n holds bucket i.
 type ring []slot
 
-func newRing(n int64) ring {
-	r := make(ring, n)
-	for i := range r {
-		r[i].idx = noTime
-	}
-	return r
-}
 
 func (r ring) add(i int64, d float64) {
 	s := &r[mod(i, int64(len(r)))]
@@ -158,11 +152,16 @@ func (d *mdis) reindex() {
 	}
 }
 
+// ment is one entity: every Count/Sum tier's ring back to back in one
+// slice and the Distinct metrics inline, so an operation reaches its bucket
+// through two pointers rather than four.
 type ment struct {
 	at    int64
-	rings [][]ring // per metric, per tier (nil for Distinct)
-	dis   []*mdis  // per metric (nil for Count/Sum)
+	slots []slot
+	dis   []mdis // per metric (zero for Count/Sum)
 }
+
+func (e *ment) ring(t *tier) ring { return ring(e.slots[t.off : t.off+t.n : t.off+t.n]) }
 
 // NewMemory returns an empty in-memory store for s.
 func NewMemory(s Schema) (*Memory, error) {
@@ -174,35 +173,40 @@ func NewMemory(s Schema) (*Memory, error) {
 }
 
 func (m *Memory) newEnt(f *cfamily) *ment {
-	e := &ment{at: noTime, rings: make([][]ring, len(f.metrics)), dis: make([]*mdis, len(f.metrics))}
+	e := &ment{at: noTime, slots: make([]slot, f.nslots), dis: make([]mdis, len(f.metrics))}
+	for i := range e.slots {
+		e.slots[i].idx = noTime
+	}
 	for i := range f.metrics {
-		cm := &f.metrics[i]
-		if cm.Kind == Distinct {
-			d := &mdis{oldest: math.MaxInt64, evicted: noTime, hll: make([][]hslot, len(cm.hllRes))}
-			for j, r := range cm.hllRes {
-				var n int64
-				for k, w := range cm.Windows {
-					if cm.winHLL[k] == j {
-						n = max(n, w.Milliseconds()/r+1)
-					}
-				}
-				d.hll[j] = make([]hslot, n)
-				for k := range d.hll[j] {
-					d.hll[j][k].idx = noTime
-				}
-			}
-			e.dis[i] = d
-			continue
-		}
-		e.rings[i] = make([]ring, len(cm.tiers))
-		for j, t := range cm.tiers {
-			e.rings[i][j] = newRing(t.n)
+		if f.metrics[i].Kind == Distinct {
+			e.dis[i] = mdis{oldest: math.MaxInt64, evicted: noTime}
 		}
 	}
 	return e
 }
 
+// hllSlots allocates an entity's HyperLogLog buckets when it first goes
+// over the cap (most never do).
+func (d *mdis) hllSlots(cm *cmetric) {
+	d.hll = make([][]hslot, len(cm.hllRes))
+	for j, r := range cm.hllRes {
+		var n int64
+		for k, w := range cm.Windows {
+			if cm.winHLL[k] == j {
+				n = max(n, w.Milliseconds()/r+1)
+			}
+		}
+		d.hll[j] = make([]hslot, n)
+		for k := range d.hll[j] {
+			d.hll[j][k].idx = noTime
+		}
+	}
+}
+
 func (d *mdis) pfadd(cm *cmetric, member string, t int64) {
+	if d.hll == nil {
+		d.hllSlots(cm)
+	}
 	for j, r := range cm.hllRes {
 		i := floorDiv(t, r)
 		hs := d.hll[j]
@@ -254,12 +258,13 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		cm := &s.fams[b.groups[op.g].f].metrics[op.m]
 		if op.kind == opAdd {
 			d := countDelta(cm.Kind, op.delta)
-			for j, t := range cm.tiers {
-				e.rings[op.m][j].add(floorDiv(op.t, t.res), d)
+			for j := range cm.tiers {
+				t := &cm.tiers[j]
+				e.ring(t).add(floorDiv(op.t, t.res), d)
 			}
 			continue
 		}
-		d := e.dis[op.m]
+		d := &e.dis[op.m]
 		if d.big {
 			d.pfadd(cm, op.member, op.t)
 			// Decided below: only the batch's newest cap stay exact.
@@ -293,7 +298,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 				if e == nil {
 					continue
 				}
-				d := e.dis[mi]
+				d := &e.dis[mi]
 				dv.evicted = d.evicted
 				live := at - cm.maxWin
 				n := 0
@@ -317,7 +322,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			for j, t := range cm.tiers {
 				hi := floorDiv(at, t.res)
 				lo := hi - t.n + 1
-				r := e.rings[mi][j]
+				r := e.ring(&cm.tiers[j])
 				if j != cm.hist {
 					// Value needs only the buckets with data: a quiet
 					// entity's view holds one or two numbers, not the ring.
@@ -331,7 +336,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		// Estimates need the counts above (MinEvents), so they come last.
 		for mi := range f.metrics {
 			cm := &f.metrics[mi]
-			if cm.Kind != Distinct || e == nil || !e.dis[mi].big {
+			if cm.Kind != Distinct || e == nil || !e.dis[mi].big || e.dis[mi].hll == nil {
 				continue
 			}
 			dv := mvs[mi].dis
@@ -364,7 +369,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		f := &s.fams[g.f]
 		for mi := range f.metrics {
 			if f.metrics[mi].Kind == Distinct {
-				m.trim(&f.metrics[mi], e.dis[mi], e.at)
+				m.trim(&f.metrics[mi], &e.dis[mi], e.at)
 			}
 		}
 	}
@@ -395,26 +400,9 @@ func (m *Memory) putOver() {
 		return
 	}
 	ov := m.over
+	// Newest first: a member's first occurrence carries its newest time,
+	// and a run stops once cap distinct members are in.
 	slices.SortFunc(ov, func(a, b overMem) int {
-		if c := cmp.Compare(a.g, b.g); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.m, b.m); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.member, b.member); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.t, a.t)
-	})
-	u := ov[:0]
-	for i, o := range ov {
-		if i > 0 && o.g == ov[i-1].g && o.m == ov[i-1].m && o.member == ov[i-1].member {
-			continue
-		}
-		u = append(u, o)
-	}
-	slices.SortFunc(u, func(a, b overMem) int {
 		if c := cmp.Compare(a.g, b.g); c != 0 {
 			return c
 		}
@@ -426,16 +414,21 @@ func (m *Memory) putOver() {
 		}
 		return strings.Compare(b.member, a.member)
 	})
-	n := 0
-	for i, o := range u {
-		if i == 0 || o.g != u[i-1].g || o.m != u[i-1].m {
-			n = 0
+	picked := m.picked[:0]
+	for i := 0; i < len(ov); {
+		o := ov[i]
+		d := &m.gents[o.g].dis[o.m]
+		picked = picked[:0]
+		for ; i < len(ov) && ov[i].g == o.g && ov[i].m == o.m; i++ {
+			if len(picked) == m.s.cap || slices.Contains(picked, ov[i].member) {
+				continue
+			}
+			picked = append(picked, ov[i].member)
+			d.put(ov[i].member, ov[i].t)
 		}
-		if n < m.s.cap {
-			m.gents[o.g].dis[o.m].put(o.member, o.t)
-		}
-		n++
 	}
+	clear(picked)
+	m.picked = picked[:0]
 	clear(ov)
 	m.over = ov[:0]
 }

@@ -18,6 +18,7 @@ const (
 type tier struct {
 	res  int64  // bucket length, ms
 	n    int64  // buckets kept, ending with the bucket holding At
+	off  int64  // Memory: where this tier's ring starts in the entity's slots
 	name string // field-name part: "<metric>:<res seconds>:"
 }
 
@@ -42,6 +43,7 @@ type cfamily struct {
 	hasCount bool // family has a Count/Sum metric (needs the hash)
 	firstDis int  // first Distinct metric, -1 if none (its zset carries At)
 	retain   int64
+	nslots   int64 // Memory: bucket slots of all tiers of all metrics
 }
 
 type schema struct {
@@ -135,6 +137,10 @@ func compile(s Schema) (*schema, error) {
 		}
 		for mi := range cf.metrics {
 			cm := &cf.metrics[mi]
+			for j := range cm.tiers {
+				cm.tiers[j].off = cf.nslots
+				cf.nslots += cm.tiers[j].n
+			}
 			if cm.Kind != Distinct {
 				continue
 			}
