@@ -131,6 +131,9 @@ func (sl *viewSlabs) scored(n int) []scored {
 	return s
 }
 
+// giveBack returns the last n floats taken, unused.
+func (a *arena) giveBack(n int) { a.buf = a.buf[:len(a.buf)-n] }
+
 // newView prepares an empty view of (f, entity) at at.
 func (s *schema) newView(v *View, f FamilyID, entity string, at int64, mvs []metricView) {
 	v.Family, v.Entity, v.at, v.fam, v.mets = f, entity, at, &s.fams[f], mvs

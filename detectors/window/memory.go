@@ -42,7 +42,6 @@ type slot struct {
 // ring keeps the newest n buckets of one tier; slot i%n holds bucket i.
 type ring []slot
 
-
 func (r ring) add(i int64, d float64) {
 	s := &r[mod(i, int64(len(r)))]
 	if s.idx != i {
@@ -60,18 +59,6 @@ func (r ring) get(i int64) float64 {
 		return s.val
 	}
 	return 0
-}
-
-// span narrows [lo, hi] to the buckets the ring holds with a value;
-// hi < lo when there are none.
-func (r ring) span(lo, hi int64) (int64, int64) {
-	a, b := hi+1, lo-1
-	for i := range r {
-		if s := &r[i]; s.idx >= lo && s.idx <= hi && s.val != 0 {
-			a, b = min(a, s.idx), max(b, s.idx)
-		}
-	}
-	return a, b
 }
 
 // copyTo fills vals with buckets lo, lo+1, ... (0 where the ring holds
@@ -322,14 +309,23 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			for j, t := range cm.tiers {
 				hi := floorDiv(at, t.res)
 				lo := hi - t.n + 1
-				r := e.ring(&cm.tiers[j])
+				vals := sl.floats.take(int(t.n))
+				e.ring(&cm.tiers[j]).copyTo(lo, vals)
 				if j != cm.hist {
 					// Value needs only the buckets with data: a quiet
-					// entity's view holds one or two numbers, not the ring.
-					lo, hi = r.span(lo, hi)
+					// entity's view keeps one or two numbers, and the
+					// arena gets the rest back.
+					a, b := 0, len(vals)
+					for b > 0 && vals[b-1] == 0 {
+						b--
+					}
+					for a < b && vals[a] == 0 {
+						a++
+					}
+					copy(vals, vals[a:b])
+					sl.floats.giveBack(len(vals) - (b - a))
+					vals, lo = vals[:b-a:b-a], lo+int64(a)
 				}
-				vals := sl.floats.take(int(max(0, hi-lo+1)))
-				r.copyTo(lo, vals)
 				mvs[mi].tiers[j] = series{first: lo, vals: vals}
 			}
 		}
