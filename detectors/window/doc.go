@@ -22,11 +22,14 @@
 // that brought them, the newest dropped time is remembered, and from then
 // on members also go into Redis-compatible HyperLogLogs (buckets of about
 // 1/6 of the window, unioned over the buckets that start inside the
-// window). Distinct(m, w) is exact while no member newer than At-w was
-// dropped; otherwise it is the estimate (never below the exact part) when
-// the family's first metric has at least MinEvents in the window, else the
-// exact part with exact=false. The estimate appears from the Apply after
-// the one that crossed the cap.
+// window). Once an entity is over the cap, an Apply adds only its newest
+// DistinctCap members (newest time per member; ties: member descending) to
+// the exact part, since the others would be dropped right after it; all of
+// them go into the HyperLogLogs. Distinct(m, w) is exact while no member
+// newer than At-w was dropped; otherwise it is the estimate (never below
+// the exact part) when the family's first metric has at least MinEvents in
+// the window, else the exact part with exact=false. The estimate appears
+// from the Apply after the one that crossed the cap.
 //
 // # Lateness
 //
@@ -45,22 +48,40 @@
 //
 //	<prefix>:{f:e}:h                 hash: "<metric>:<bucket s>:<bucket base36>" -> counter,
 //	                                 "@<worker>" -> At (families without Distinct metrics)
-//	<prefix>:{f:e}:d<metric>         zset: member -> newest event ms; "\x00a" -> At, "\x00e" -> newest dropped
+//	<prefix>:{f:e}:d<metric>         zset: member -> newest event ms;
+//	                                 "\x00A" -> At+2^52, "\x00E" -> newest dropped-2^52
 //	<prefix>:{f:e}:l<m>:<s>:<bucket> HyperLogLog per bucket (only entities over the cap)
 //	<prefix>:applied                 hash: stream -> "<offset>:<watermark ms>"
 //
-// Apply aggregates the batch in the worker (one HINCRBY/HINCRBYFLOAT per
-// changed bucket, one ZADD GT per entity and Distinct metric carrying all
-// its members and At) and sends everything, reads included (HGETALL, ZRANGE
-// WITHSCORES, PFCOUNT for entities over the cap), as ONE MULTI/EXEC round
-// trip; sums are done in Go. ZADD GT keeps maxima without read-modify-write,
-// so no Lua is needed. Clean-ups found while reading (bucket fields older
-// than what the tiers keep, members past the cap or past the longest
-// window) are queued into the next Apply's MULTI. Every key has a TTL of its
-// family's longest window/history + Lateness + 2*TTLRefresh; a worker
-// refreshes it at most every TTLRefresh (30 s) per entity (a key recreated
-// from scratch within that time, e.g. after Redis lost its data, gets its
-// TTL at the next refresh). BENCHMARKS.md has the measured costs.
+// The sentinels' scores sit outside every member's (|score| < 2^51), so
+// ZCOUNT and rank reads over members never see them, and ZADD GT keeps both
+// as maxima without read-modify-write (no Lua).
+//
+// Apply aggregates the batch in the worker and sends everything as ONE
+// MULTI/EXEC round trip. Per touched entity: one HINCRBY/HINCRBYFLOAT per
+// changed bucket (one per tier per bucket the batch's events fall in), one
+// ZADD GT per Distinct metric carrying its new members and At, and the reads
+// HGETALL (counters), ZMSCORE (At and the dropped mark) and one ZCOUNT per
+// window from the At this worker expects (its cached At or the batch's
+// newest time). Members are not read back: a view carries counts, and
+// View.Members reads the members on first use (one round trip, when a
+// detector reports evidence). When the members kept plus the batch's may
+// exceed the cap, a ZRANGE ... LIMIT cap 1 asks for the newest member beyond
+// the cap, the cut of the trim. A second, read-only round trip reads the
+// whole live member set of the few entities where that is not enough: the
+// At Redis returned is not the expected one (another worker moved it, or
+// this worker had not seen the entity), a trim is due but its cut was not
+// asked for, or the entity has just gone over the cap (its members go into
+// the HyperLogLogs). Entities already over the cap add PFADDs for the
+// batch's members and one PFCOUNT per window. Trims (ZREMRANGEBYSCORE up
+// to the cut, ZADD GT of the dropped mark) and stale hash fields (HDEL, in
+// bunches of 8 or with the TTL refresh) are queued into the next Apply's
+// MULTI. Every key has a TTL of its family's longest window/history +
+// Lateness + 2*TTLRefresh; a worker refreshes it at most every TTLRefresh
+// (30 s) per entity, dropping members outside every window at the same
+// time (a key recreated from scratch within that time, e.g. after Redis
+// lost its data, gets its TTL at the next refresh). BENCHMARKS.md has the
+// measured costs.
 //
 // # Exactly once after crashes
 //
