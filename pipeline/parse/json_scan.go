@@ -30,6 +30,7 @@ import (
 type jv struct {
 	off, end uint32
 	kind     byte
+	esc      bool // a string holding escapes: text must unescape it
 }
 
 func (v jv) ok() bool { return v.kind != 0 }
@@ -60,7 +61,7 @@ func (s *jsonState) scanTop(t string) string {
 		if j < len(t) && t[j] == '"' {
 			key = t[ks:j]
 		} else {
-			j = scanString(t, ks)
+			j, _ = scanString(t, ks)
 			if j < 0 {
 				return errAt("missing closing '\"' of an object key", ks, t)
 			}
@@ -72,14 +73,21 @@ func (s *jsonState) scanTop(t string) string {
 			return errAt("missing ':' after an object key", i, t)
 		}
 		i = skipJSONSpace(t, i+1)
-		vs := i
-		var kind byte
-		var msg string
-		i, kind, msg = skipValue(t, i, 2)
-		if msg != "" {
-			return msg
+		v := jv{off: uint32(i)}
+		if i < len(t) && t[i] == '"' { // most values: no call to skipValue
+			j, esc := scanString(t, i+1)
+			if j < 0 {
+				return errAt("missing closing '\"'", i, t)
+			}
+			i, v.kind, v.esc = j+1, '"', esc
+		} else {
+			var msg string
+			i, v.kind, msg = skipValue(t, i, 2)
+			if msg != "" {
+				return msg
+			}
 		}
-		v := jv{off: uint32(vs), end: uint32(i), kind: kind}
+		v.end = uint32(i)
 		s.keys.set(key, v)
 		if s.hasFields {
 			s.setMapped(key, v)
@@ -133,11 +141,12 @@ func skipJSONSpace(t string, i int) int {
 }
 
 // scanString returns the index of the '"' closing a string whose contents
-// start at i, or -1. Strings in access logs are short, so instead of
+// start at i, or -1, and whether it holds escapes. Strings in access logs are short, so instead of
 // IndexByte (whose call costs more than the scan) it tests eight bytes at a
 // time for '"' or '\\' and steps over each escape's next byte.
-func scanString(t string, i int) int {
+func scanString(t string, i int) (int, bool) {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	esc := false
 	for {
 		for i+8 <= len(t) {
 			b := t[i : i+8] // known length: one 64-bit load
@@ -156,12 +165,13 @@ func scanString(t string, i int) int {
 			i++
 		}
 		if i >= len(t) {
-			return -1
+			return -1, esc
 		}
 		if t[i] == '"' {
-			return i
+			return i, esc
 		}
 		i += 2 // the backslash and the byte it escapes
+		esc = true
 	}
 }
 
@@ -173,7 +183,7 @@ func skipValue(t string, i, depth int) (int, byte, string) {
 	}
 	switch c := t[i]; c {
 	case '"':
-		j := scanString(t, i+1)
+		j, _ := scanString(t, i+1)
 		if j < 0 {
 			return i, 0, errAt("missing closing '\"'", i, t)
 		}
@@ -228,7 +238,7 @@ func skipObject(t string, i, depth int) (int, string) {
 		if i >= len(t) || t[i] != '"' {
 			return i, errAt("missing '\"' before an object key", i, t)
 		}
-		j := scanString(t, i+1)
+		j, _ := scanString(t, i+1)
 		if j < 0 {
 			return i, errAt("missing closing '\"' of an object key", i, t)
 		}
@@ -285,38 +295,41 @@ func skipArray(t string, i, depth int) (int, string) {
 
 // skipValid returns the end of the value at t[i], which scanTop has
 // validated: it only finds the boundary.
-func skipValid(t string, i int) (int, byte) {
+func skipValid(t string, i int) jv {
+	v := jv{off: uint32(i), kind: '0'}
 	switch c := t[i]; c {
 	case '"':
-		return scanString(t, i+1) + 1, '"'
+		j, esc := scanString(t, i+1)
+		v.end, v.kind, v.esc = uint32(j+1), '"', esc
+		return v
 	case '{', '[':
+		v.kind = c
 		depth := 0
 		for ; i < len(t); i++ {
 			switch t[i] {
 			case '"':
-				i = scanString(t, i+1)
+				i, _ = scanString(t, i+1)
 			case '{', '[':
 				depth++
 			case '}', ']':
 				depth--
 				if depth == 0 {
-					return i + 1, c
+					v.end = uint32(i + 1)
+					return v
 				}
 			}
 		}
-		return i, c
+		v.end = uint32(i)
+		return v
 	case 't', 'f', 'n':
-		j := i
-		for j < len(t) && 'a' <= t[j] && t[j] <= 'z' {
-			j++
-		}
-		return j, c
+		v.kind = c
 	}
 	j := i
-	for j < len(t) && (t[j] >= '0' && t[j] <= '9' || t[j] == '.' || t[j] == 'e' || t[j] == 'E' || t[j] == '+' || t[j] == '-') {
+	for j < len(t) && (t[j] >= '0' && t[j] <= '9' || 'a' <= t[j] && t[j] <= 'z' || t[j] == '.' || t[j] == 'E' || t[j] == '+' || t[j] == '-') {
 		j++
 	}
-	return j, '0'
+	v.end = uint32(j)
+	return v
 }
 
 // lookup walks the validated object obj once and stores in out[n] the
@@ -332,19 +345,19 @@ func (s *jsonState) lookup(obj jv, names []string, out []jv) {
 	t := s.line[:obj.end]
 	i := skipJSONSpace(t, int(obj.off)+1)
 	for i < len(t) && t[i] == '"' {
-		ke := scanString(t, i+1)
+		ke, esc := scanString(t, i+1)
 		key := t[i+1 : ke]
-		if strings.IndexByte(key, '\\') >= 0 {
+		if esc {
 			key = string(unescapeJSON(nil, key))
 		}
 		i = skipJSONSpace(t, skipJSONSpace(t, ke+1)+1) // past ':'
-		end, kind := skipValid(t, i)
+		v := skipValid(t, i)
 		for n, name := range names {
 			if key == name && !out[n].ok() {
-				out[n] = jv{off: uint32(i), end: uint32(end), kind: kind}
+				out[n] = v
 			}
 		}
-		i = skipJSONSpace(t, end)
+		i = skipJSONSpace(t, int(v.end))
 		if i < len(t) && t[i] == ',' {
 			i = skipJSONSpace(t, i+1)
 		}
@@ -360,13 +373,12 @@ func (s *jsonState) eachKey(obj jv, fn func(key string) bool) {
 	t := s.line[:obj.end]
 	i := skipJSONSpace(t, int(obj.off)+1)
 	for i < len(t) && t[i] == '"' {
-		ke := scanString(t, i+1)
+		ke, _ := scanString(t, i+1)
 		if !fn(string(unescapeJSON(nil, t[i+1:ke]))) {
 			return
 		}
 		i = skipJSONSpace(t, skipJSONSpace(t, ke+1)+1)
-		end, _ := skipValid(t, i)
-		i = skipJSONSpace(t, end)
+		i = skipJSONSpace(t, int(skipValid(t, i).end))
 		if i < len(t) && t[i] == ',' {
 			i = skipJSONSpace(t, i+1)
 		}
@@ -382,11 +394,11 @@ func (s *jsonState) elems(arr jv, fn func(v jv) bool) {
 	t := s.line[:arr.end]
 	i := skipJSONSpace(t, int(arr.off)+1)
 	for i < len(t) && t[i] != ']' {
-		end, kind := skipValid(t, i)
-		if !fn(jv{off: uint32(i), end: uint32(end), kind: kind}) {
+		v := skipValid(t, i)
+		if !fn(v) {
 			return
 		}
-		i = skipJSONSpace(t, end)
+		i = skipJSONSpace(t, int(v.end))
 		if i < len(t) && t[i] == ',' {
 			i = skipJSONSpace(t, i+1)
 		}

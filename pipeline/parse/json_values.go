@@ -244,7 +244,7 @@ func (s *jsonState) text(v jv) string {
 		return ""
 	}
 	raw := s.line[v.off+1 : v.end-1]
-	if strings.IndexByte(raw, '\\') >= 0 {
+	if v.esc {
 		// One allocation: the fresh buffer becomes the string, nothing
 		// else holds it.
 		b := unescapeJSON(make([]byte, 0, len(raw)), raw)
