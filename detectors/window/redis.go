@@ -180,6 +180,7 @@ type zread struct {
 	cnt   []*redis.IntCmd      // per cmetric.cntWins, from assumed At
 	cut   *redis.ZSliceCmd     // the (cap+1)-th newest live member, when a trim may be due
 	pfc   []*redis.IntCmd      // per window, entities over the cap
+	key   string               // the zset
 	batch []memEntry           // this Apply's members, newest first
 	sent  int                  // how many of them went into the zset
 	full  []scored             // all live members (second round trip), if read
@@ -326,6 +327,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			}
 			zr := &rd.z[m]
 			zkey := base + "d" + strconv.Itoa(m)
+			zr.key = zkey
 			zargs = zargs[:0]
 			start := mi
 			for mi < len(mems) && mems[mi].k.g == int32(gi) && int(mems[mi].k.m) == m {
@@ -372,7 +374,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 				continue
 			}
 			zr := &rd.z[m]
-			zkey := base + "d" + strconv.Itoa(m)
+			zkey := zr.key
 			zr.sc = pipe.ZMScore(ctx, zkey, sentinelAt, sentinelEvicted)
 			if rd.assumed == noTime {
 				continue // nothing to count from: the second round trip reads
@@ -774,7 +776,7 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 		_, ev := zSentinels(zr.sc)
 		dv := &disView{evicted: ev, batch: zr.batch}
 		mvs[m].dis = dv
-		zkey := base + "d" + strconv.Itoa(m)
+		zkey := zr.key
 		switch {
 		case at == noTime:
 			dv.loaded = true
