@@ -206,19 +206,55 @@ func skipValue(t string, i, depth int) (int, byte, string) {
 	case 'n':
 		return skipLiteral(t, i, "null", 'n')
 	}
-	// A number: checked loosely here (the characters a number may hold);
-	// whoever reads it checks its form.
-	j := i
-	if t[j] == '-' {
-		j++
-	}
-	if j >= len(t) || t[j] < '0' || t[j] > '9' {
+	j := skipNumber(t, i)
+	if j == i {
 		return i, 0, errAt("unexpected character", i, t)
 	}
-	for j < len(t) && (t[j] >= '0' && t[j] <= '9' || t[j] == '.' || t[j] == 'e' || t[j] == 'E' || t[j] == '+' || t[j] == '-') {
+	return j, '0', ""
+}
+
+// skipNumber returns the end of the JSON number at t[i] (RFC 8259:
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?), or i if there is none,
+// so whoever reads a number can rely on its form.
+func skipNumber(t string, i int) int {
+	j := i
+	if j < len(t) && t[j] == '-' {
 		j++
 	}
-	return j, '0', ""
+	switch {
+	case j < len(t) && t[j] == '0':
+		j++
+	case j < len(t) && '1' <= t[j] && t[j] <= '9':
+		j = skipDigits(t, j+1)
+	default:
+		return i
+	}
+	if j < len(t) && t[j] == '.' {
+		k := skipDigits(t, j+1)
+		if k == j+1 {
+			return i
+		}
+		j = k
+	}
+	if j < len(t) && (t[j] == 'e' || t[j] == 'E') {
+		j++
+		if j < len(t) && (t[j] == '+' || t[j] == '-') {
+			j++
+		}
+		k := skipDigits(t, j)
+		if k == j {
+			return i
+		}
+		j = k
+	}
+	return j
+}
+
+func skipDigits(t string, i int) int {
+	for i < len(t) && '0' <= t[i] && t[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 func skipLiteral(t string, i int, lit string, kind byte) (int, byte, string) {

@@ -1,0 +1,197 @@
+package parse
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/gatewatch/gatewatch/detectors"
+)
+
+// A good nginx JSON line, to be broken in one place by the tests below.
+const scanBase = `{"time_iso8601":"2024-01-02T03:04:05Z","remote_addr":"192.0.2.1","request":"GET /x HTTP/1.1","status":200,"extra":%s}`
+
+func withExtra(v string) string { return strings.Replace(scanBase, "%s", v, 1) }
+
+// The single pass validates the whole line, nested values it never reads
+// included: a malformed line is rejected, not half-read.
+func TestScanJSONRejectsMalformed(t *testing.T) {
+	if err := newJSONTestParser(t, Options{}).Parse(withExtra(`{"a":[1,2.5e-3,true,false,null,"x\"y"]}`), new(detectors.Event)); err != nil {
+		t.Fatalf("base line with a well-formed extra value: %v", err)
+	}
+	deep := strings.Repeat("[", maxJSONDepth+1) + strings.Repeat("]", maxJSONDepth+1)
+	tests := []struct {
+		name   string
+		line   string
+		reason Reason
+	}{
+		{"leading zero", withExtra(`01`), ReasonBadField},
+		{"bare minus", withExtra(`-`), ReasonBadField},
+		{"fraction without digits", withExtra(`1.`), ReasonBadField},
+		{"exponent without digits", withExtra(`1e+`), ReasonBadField},
+		{"plus sign", withExtra(`+1`), ReasonBadField},
+		{"number then junk", withExtra(`12ab`), ReasonBadField},
+		{"broken literal", withExtra(`tru`), ReasonBadField},
+		{"literal then junk", withExtra(`nullx`), ReasonBadField},
+		{"nested missing colon", withExtra(`{"a" 1}`), ReasonBadField},
+		{"nested missing comma", withExtra(`[1 2]`), ReasonBadField},
+		{"nested trailing comma", withExtra(`{"a":1,}`), ReasonBadField},
+		{"array trailing comma", withExtra(`[1,]`), ReasonBadField},
+		{"unclosed nested array", withExtra(`[1,{"a":2}`), ReasonBadField},
+		{"unquoted key", `{status:200}`, ReasonBadField},
+		{"top-level trailing comma", `{"status":200,}`, ReasonBadField},
+		{"string runs to the end", `{"status":200,"request":"GET /}`, ReasonBadField},
+		{"too deep", withExtra(deep), ReasonBadField},
+		{"two objects", `{"status":200}{"status":201}`, ReasonBadField},
+		{"cut after a key", `{"status"`, ReasonTruncated},
+		{"cut after a colon", `{"status":`, ReasonTruncated},
+		{"cut in a nested object", withExtra(`{"a":{"b":`)[:len(withExtra(`{"a":{"b":`))-1], ReasonTruncated},
+		{"cut in an escape", `{"request":"GET /\`, ReasonTruncated},
+	}
+	p := newJSONTestParser(t, Options{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev detectors.Event
+			err := p.Parse(tt.line, &ev)
+			if err == nil {
+				t.Fatalf("accepted %q", tt.line)
+			}
+			if ReasonOf(err) != tt.reason {
+				t.Errorf("reason = %s, want %s (%v)", ReasonOf(err), tt.reason, err)
+			}
+		})
+	}
+}
+
+// Every proper prefix of every test line is rejected: a cut-off line
+// never passes as a good event, wherever the cut falls.
+func TestScanJSONRejectsEveryPrefix(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "json", "*.jsonl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test lines: %v", err)
+	}
+	p := newJSONTestParser(t, Options{})
+	for _, file := range files {
+		for n, line := range jsonLines(t, filepath.Base(file)) {
+			for cut := 1; cut < len(line); cut++ {
+				var ev detectors.Event
+				if err := p.Parse(line[:cut], &ev); err == nil {
+					t.Fatalf("%s:%d cut at %d accepted: %q", filepath.Base(file), n+1, cut, line[:cut])
+				}
+			}
+		}
+	}
+}
+
+// Lines that differ only in JSON spelling (whitespace, escapes, key order,
+// nesting the parser skips) give the same event.
+func TestScanJSONSpellingsAgree(t *testing.T) {
+	want := jsonWant{time: "2024-01-02T03:04:05Z", ip: "192.0.2.1", method: "GET", path: "/a\"b", query: "c=\u00e9\U0001F600",
+		status: 200, bytes: 7, ua: "x/1", format: detectors.FormatNginxJSON}
+	for _, line := range []string{
+		`{"time_iso8601":"2024-01-02T03:04:05Z","remote_addr":"192.0.2.1","request_method":"GET","request_uri":"/a\"b?c=\u00e9\ud83d\ude00","status":200,"body_bytes_sent":7,"http_user_agent":"x/1"}`,
+		"{\t\"time_iso8601\" : \"2024-01-02T03:04:05Z\" , \"remote_addr\":\"192.0.2.1\",\t \"request_method\":\"GET\",\"request_uri\":\"/a\\\"b?c=\u00e9\\ud83d\\ude00\",\"status\":200 ,\"body_bytes_sent\":\"7\",\"http_user_agent\":\"x\\/1\" } \n",
+		`{"st\u0061tus":"200","http_user_agent":"x/1","body_bytes_sent":7.0,"nested":{"status":999,"a":[{},[],"\\",-0.5e+2]},"remote_addr":"192.0.2.1","request_uri":"/a\u0022b?c=é😀","request_method":"GET","time_iso8601":"2024-01-02T03:04:05Z"}`,
+	} {
+		var ev detectors.Event
+		if err := newJSONTestParser(t, Options{}).Parse(line, &ev); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		checkJSONEvent(t, &ev, want)
+	}
+}
+
+func TestUnescapeJSON(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`plain`, `plain`},
+		{`a\"b\\c\/d\b\f\n\r\t`, "a\"b\\c/d\b\f\n\r\t"},
+		{`\u00e9\u2713`, "\u00e9\u2713"},
+		{`\ud83d\ude00`, "\U0001F600"},
+		{`\ud83d`, "\uFFFD"},        // lone surrogate
+		{`\ud83dx`, "\uFFFDx"},      // lone surrogate before text
+		{`\x41\u12`, `\x41\u12`},    // not JSON escapes: kept as written (nginx)
+		{`end\`, `end\`},            // a dangling backslash is kept
+		{`\ud83d\u0041`, "\uFFFDA"}, // high surrogate, then no low one
+		{`\uZZZZ`, `\uZZZZ`},        // bad hex
+		{`\ud83d\uZZZZ`, "\uFFFD\\uZZZZ"},
+	} {
+		if got := string(unescapeJSON(nil, c.in)); got != c.want {
+			t.Errorf("unescapeJSON(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// FuzzScanJSON checks the scanner against encoding/json: it accepts every
+// valid JSON object, rejects what encoding/json rejects (apart from its
+// documented leniencies: non-JSON escapes such as nginx's \xXX, raw control
+// bytes and invalid UTF-8, which the line check deals with), and reads
+// the same values.
+func FuzzScanJSON(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "json", "*.json*"))
+	for _, file := range files {
+		for _, l := range jsonLines(f, filepath.Base(file)) {
+			f.Add(l)
+		}
+	}
+	f.Add(`{"a":"\u00e9","b":[1,-2.5e3,{"c":null}],"d":true}`)
+	f.Add(`{"a" : "x\"y" , "b":{}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		t0 := trimJSONSpace(in)
+		if t0 == "" || t0[0] != '{' {
+			return
+		}
+		var s jsonState
+		s.line = t0
+		msg := s.scanTop(t0)
+		valid := json.Valid([]byte(in))
+		lenient := strings.IndexByte(in, '\\') >= 0 || !utf8.ValidString(in) || strings.ContainsFunc(in, func(r rune) bool { return r < 0x20 })
+		switch {
+		case valid && msg != "":
+			t.Fatalf("rejected valid JSON: %s", msg)
+		case !valid && msg == "" && !lenient:
+			t.Fatalf("accepted invalid JSON")
+		case !valid || msg != "" || !utf8.ValidString(in):
+			return
+		}
+		// Values read through the scanner equal encoding/json's, for
+		// top-level keys that occur once.
+		seen := map[string]int{}
+		root := jv{off: 0, end: uint32(len(t0)), kind: '{'}
+		s.eachKey(root, func(k string) bool { seen[k]++; return true })
+		var m map[string]json.RawMessage
+		dec := json.NewDecoder(strings.NewReader(in))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("encoding/json: %v", err)
+		}
+		for k, raw := range m {
+			if seen[k] != 1 {
+				continue
+			}
+			var out [1]jv
+			s.lookup(root, []string{k}, out[:])
+			v := out[0]
+			if !v.ok() {
+				t.Fatalf("key %q not found by lookup", k)
+			}
+			if got := strings.TrimSpace(t0[v.off:v.end]); !bytes.Equal(bytes.TrimSpace(raw), []byte(got)) {
+				t.Fatalf("key %q: span %q, encoding/json %q", k, got, raw)
+			}
+			if v.kind == '"' {
+				var want string
+				if err := json.Unmarshal(raw, &want); err != nil {
+					t.Fatal(err)
+				}
+				if want == "-" {
+					want = ""
+				}
+				if got := s.text(v); got != want {
+					t.Fatalf("key %q: text %q, want %q", k, got, want)
+				}
+			}
+		}
+	})
+}
