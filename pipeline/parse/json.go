@@ -56,24 +56,50 @@ func (p *Parser) parseJSONAll(line string, dst []detectors.Event) ([]detectors.E
 		}
 		return dst, nil
 	}
-	rest := t[1:]
+	// Objects are read in place, each in the one pass that also finds
+	// where it ends; anything else is an error parseJSONAs words.
+	pos := skipJSONSpace(t, 1)
+	if pos < len(t) && t[pos] == ']' {
+		return p.endJSONArray(t, pos, dst, n)
+	}
 	for i := 0; ; i++ {
-		elem, tail, ok := nextArrayElem(rest)
-		if !ok {
-			return dst[:n], jsonSyntaxError(t, "array element "+strconv.Itoa(i)+" is cut off or malformed")
+		if pos >= len(t) {
+			return dst[:n], &Error{Reason: ReasonTruncated, Detail: "JSON array is cut off before element " + strconv.Itoa(i)}
 		}
-		if elem == "" { // end of array
-			if trimJSONSpace(tail) != "" {
-				return dst[:n], &Error{Reason: ReasonBadField, Detail: "unexpected text after the JSON array"}
-			}
-			return dst, nil
-		}
-		rest = tail
 		dst = growEvent(dst)
-		if err := p.parseJSONAs(p.opts.Format, elem, &dst[len(dst)-1]); err != nil {
-			return dst[:n], wrapElemError(i, err)
+		if t[pos] == '{' {
+			end, err := p.parseJSONObject(p.opts.Format, t[pos:], "", true, &dst[len(dst)-1])
+			if err != nil {
+				return dst[:n], wrapElemError(i, err)
+			}
+			pos += end
+		} else {
+			// A batch holds only log entries: a scalar, an array or a
+			// stray ',' is a broken batch (or a cut-off one).
+			return dst[:n], wrapElemError(i, jsonSyntaxError(t, errAt("not a JSON object", pos, t)))
+		}
+		pos = skipJSONSpace(t, pos)
+		if pos >= len(t) {
+			return dst[:n], &Error{Reason: ReasonTruncated, Detail: "JSON array is cut off after element " + strconv.Itoa(i)}
+		}
+		switch t[pos] {
+		case ',':
+			pos = skipJSONSpace(t, pos+1)
+		case ']':
+			return p.endJSONArray(t, pos, dst, n)
+		default:
+			return dst[:n], jsonSyntaxError(t, errAt("missing ',' after array element "+strconv.Itoa(i), pos, t))
 		}
 	}
+}
+
+// endJSONArray accepts the batch whose closing ']' is t[pos] if nothing
+// but whitespace follows.
+func (p *Parser) endJSONArray(t string, pos int, dst []detectors.Event, n int) ([]detectors.Event, error) {
+	if skipJSONSpace(t, pos+1) != len(t) {
+		return dst[:n], &Error{Reason: ReasonBadField, Detail: "unexpected text after the JSON array"}
+	}
+	return dst, nil
 }
 
 // growEvent appends a reset event to dst, reusing spare capacity (and the
@@ -94,61 +120,6 @@ func wrapElemError(i int, err error) error {
 	return err
 }
 
-// nextArrayElem returns the next element of a JSON array whose opening '['
-// has been consumed, and the text after it. elem == "" with ok marks the
-// closing ']'. It only finds boundaries (strings, escapes, nesting); the
-// element itself is validated when it is parsed.
-func nextArrayElem(s string) (elem, tail string, ok bool) {
-	i := 0
-	for i < len(s) && isJSONSpace(s[i]) {
-		i++
-	}
-	if i < len(s) && s[i] == ',' {
-		i++
-		for i < len(s) && isJSONSpace(s[i]) {
-			i++
-		}
-	}
-	if i >= len(s) {
-		return "", "", false
-	}
-	if s[i] == ']' {
-		return "", s[i+1:], true
-	}
-	start, depth, inStr := i, 0, false
-	for ; i < len(s); i++ {
-		c := s[i]
-		if inStr {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 { // the array's own ']' after a scalar element
-				return s[start:i], s[i:], true
-			}
-			depth--
-			if depth == 0 {
-				return s[start : i+1], s[i+1:], true
-			}
-		case ',':
-			if depth == 0 {
-				return s[start:i], s[i:], true
-			}
-		}
-	}
-	return "", "", false
-}
-
 // parseJSONAs parses one JSON object line as format f, or auto-detects
 // when f is FormatUnknown.
 func (p *Parser) parseJSONAs(f detectors.Format, line string, ev *detectors.Event) error {
@@ -166,14 +137,37 @@ func (p *Parser) parseJSONAs(f detectors.Format, line string, ev *detectors.Even
 		}
 		return &Error{Reason: ReasonBadField, Detail: "line does not start with a JSON object"}
 	}
+	_, err := p.parseJSONObject(f, t, line, false, ev)
+	return err
+}
+
+// parseJSONObject reads the object t starts with as format f (or detects
+// it). Alone (inArray false) the object must be all of t and ev.Raw
+// becomes raw; in a batch the rest of the array follows it and ev.Raw is
+// the object's own text. It returns where the object ends in t.
+func (p *Parser) parseJSONObject(f detectors.Format, t, raw string, inArray bool, ev *detectors.Event) (int, error) {
+	s := &p.json
+	if !s.fieldsReady {
+		s.resolveFields(p.opts.JSONFields)
+	}
 	s.line = t
 	s.keys = jsonKeys{}
 	if s.hasFields {
 		s.mapped = [jsonFieldCount]jv{}
 	}
-	if msg := s.scanTop(t); msg != "" {
+	end, msg := s.scanObject(t)
+	if msg == "" && !inArray {
+		msg = trailer(t, end)
+	}
+	if msg != "" {
 		s.line = ""
-		return jsonSyntaxError(t, msg)
+		// In a batch t runs to the end of the array, so a cut-off batch
+		// is told from a malformed element as for a single line.
+		return 0, jsonSyntaxError(t, msg)
+	}
+	if inArray {
+		s.line = t[:end]
+		raw = s.line
 	}
 
 	var err error
@@ -182,10 +176,10 @@ func (p *Parser) parseJSONAs(f detectors.Format, line string, ev *detectors.Even
 		if f == detectors.FormatUnknown {
 			err = s.unknownJSONError()
 			s.line = ""
-			return err
+			return 0, err
 		}
 	}
-	ev.Raw = line
+	ev.Raw = raw
 	ev.Format = f
 	switch f {
 	case detectors.FormatNginxJSON:
@@ -202,7 +196,7 @@ func (p *Parser) parseJSONAs(f detectors.Format, line string, ev *detectors.Even
 		err = p.fillCaddyJSON(ev)
 	}
 	s.line = "" // do not pin the caller's line
-	return err
+	return end, err
 }
 
 func isJSONFormat(f detectors.Format) bool {

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// The JSON side reads a line in one pass: scanTop walks the top-level
+// The JSON side reads a line in one pass: scanObject walks the top-level
 // object, validating every byte of it (nested values included, so a
 // malformed or cut-off line is still rejected whole), and records where
 // the value of each key a gateway uses starts and ends. Nothing is
@@ -39,17 +39,18 @@ func (v jv) ok() bool { return v.kind != 0 }
 // '[' is rejected instead of recursing that deep.
 const maxJSONDepth = 300
 
-// scanTop validates t, which starts with '{', and records the top-level
+// scanObject validates the object t starts with and records its top-level
 // values in s.keys (and s.mapped when Options.JSONFields is set). It
-// returns "" or what is wrong, for jsonSyntaxError.
-func (s *jsonState) scanTop(t string) string {
+// returns the index after the closing '}', and "" or what is wrong, for
+// jsonSyntaxError. What follows the object is the caller's business.
+func (s *jsonState) scanObject(t string) (int, string) {
 	i := skipJSONSpace(t, 1)
 	if i < len(t) && t[i] == '}' {
-		return trailer(t, i+1)
+		return i + 1, ""
 	}
 	for {
 		if i >= len(t) || t[i] != '"' {
-			return errAt("missing '\"' before an object key", i, t)
+			return i, errAt("missing '\"' before an object key", i, t)
 		}
 		// Keys are short and rarely escaped: a byte loop beats IndexByte.
 		ks := i + 1
@@ -63,28 +64,28 @@ func (s *jsonState) scanTop(t string) string {
 		} else {
 			j, _ = scanString(t, ks)
 			if j < 0 {
-				return errAt("missing closing '\"' of an object key", ks, t)
+				return ks, errAt("missing closing '\"' of an object key", ks, t)
 			}
 			s.keyBuf = unescapeJSON(s.keyBuf[:0], t[ks:j])
 			key = string(s.keyBuf) // rare: escaped keys
 		}
 		i = skipJSONSpace(t, j+1)
 		if i >= len(t) || t[i] != ':' {
-			return errAt("missing ':' after an object key", i, t)
+			return i, errAt("missing ':' after an object key", i, t)
 		}
 		i = skipJSONSpace(t, i+1)
 		v := jv{off: uint32(i)}
 		if i < len(t) && t[i] == '"' { // most values: no call to skipValue
 			j, esc := scanString(t, i+1)
 			if j < 0 {
-				return errAt("missing closing '\"'", i, t)
+				return i, errAt("missing closing '\"'", i, t)
 			}
 			i, v.kind, v.esc = j+1, '"', esc
 		} else {
 			var msg string
 			i, v.kind, msg = skipValue(t, i, 2)
 			if msg != "" {
-				return msg
+				return i, msg
 			}
 		}
 		v.end = uint32(i)
@@ -94,16 +95,16 @@ func (s *jsonState) scanTop(t string) string {
 		}
 		i = skipJSONSpace(t, i)
 		if i >= len(t) {
-			return errAt("missing '}'", i, t)
+			return i, errAt("missing '}'", i, t)
 		}
 		switch t[i] {
 		case ',':
 			i = skipJSONSpace(t, i+1)
 			continue
 		case '}':
-			return trailer(t, i+1)
+			return i + 1, ""
 		}
-		return errAt("missing ',' after an object value", i, t)
+		return i, errAt("missing ',' after an object value", i, t)
 	}
 }
 
@@ -329,7 +330,7 @@ func skipArray(t string, i, depth int) (int, string) {
 	}
 }
 
-// skipValid returns the end of the value at t[i], which scanTop has
+// skipValid returns the end of the value at t[i], which scanObject has
 // validated: it only finds the boundary.
 func skipValid(t string, i int) jv {
 	v := jv{off: uint32(i), kind: '0'}

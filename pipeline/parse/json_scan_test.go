@@ -145,7 +145,10 @@ func FuzzScanJSON(f *testing.F) {
 		}
 		var s jsonState
 		s.line = t0
-		msg := s.scanTop(t0)
+		end, msg := s.scanObject(t0)
+		if msg == "" {
+			msg = trailer(t0, end)
+		}
 		valid := json.Valid([]byte(in))
 		lenient := strings.IndexByte(in, '\\') >= 0 || !utf8.ValidString(in) || strings.ContainsFunc(in, func(r rune) bool { return r < 0x20 })
 		switch {
@@ -194,4 +197,53 @@ func FuzzScanJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Batches are read in place, one pass per element: their punctuation is
+// checked as strictly as an object's, and no cut-off batch yields events.
+func TestParseAllBatchShapes(t *testing.T) {
+	p := newJSONTestParser(t, Options{})
+	k1, k3 := jsonLine(t, "kong.jsonl", 1), jsonLine(t, "kong.jsonl", 3)
+	for _, c := range []struct {
+		name   string
+		line   string
+		n      int    // events when accepted
+		reason Reason // "" = accepted
+		detail string
+	}{
+		{"spaced", "[ " + k1 + " ,\t" + k3 + " ] ", 2, "", ""},
+		{"one element", "[" + k3 + "]", 1, "", ""},
+		{"trailing comma", "[" + k1 + ",]", 0, ReasonBadField, "array element 1"},
+		{"leading comma", "[," + k1 + "]", 0, ReasonBadField, "array element 0"},
+		{"missing comma", "[" + k1 + " " + k3 + "]", 0, ReasonBadField, "missing ','"},
+		{"scalar element", "[" + k1 + `,"x"]`, 0, ReasonBadField, "array element 1"},
+		{"nested array element", "[" + k1 + `,[]]`, 0, ReasonBadField, "array element 1"},
+		{"malformed element", "[" + k1 + `,{"started_at":1,,"x":2}]`, 0, ReasonBadField, "array element 1"},
+		{"cut after an element", "[" + k1 + ",", 0, ReasonTruncated, "cut off"},
+		{"cut before the bracket", "[" + k1, 0, ReasonTruncated, "cut off"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			evs, err := p.ParseAll(c.line, nil)
+			if c.reason == "" {
+				if err != nil || len(evs) != c.n {
+					t.Fatalf("%d events, err %v; want %d", len(evs), err, c.n)
+				}
+				for i := range evs {
+					if !strings.HasPrefix(evs[i].Raw, "{") || !strings.HasSuffix(evs[i].Raw, "}") || !strings.Contains(c.line, evs[i].Raw) {
+						t.Errorf("event %d: Raw %q is not its element", i, evs[i].Raw)
+					}
+				}
+				return
+			}
+			if len(evs) != 0 || ReasonOf(err) != c.reason || !strings.Contains(err.Error(), c.detail) {
+				t.Errorf("%d events, err %v; want none and %s mentioning %q", len(evs), err, c.reason, c.detail)
+			}
+		})
+	}
+	batch := jsonLine(t, "kong_batch.json", 1)
+	for cut := 1; cut < len(batch); cut++ {
+		if evs, err := p.ParseAll(batch[:cut], nil); err == nil || len(evs) != 0 {
+			t.Fatalf("batch cut at %d: %d events, err %v", cut, len(evs), err)
+		}
+	}
 }
