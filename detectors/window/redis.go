@@ -68,7 +68,8 @@ type rent struct {
 	own   int64 // this worker's "@<id>" At field (count-only families)
 	at    int64 // entity At seen on the last read
 	big   []bool
-	live  []int // per metric: upper bound of live members after the last trim, -1 unknown
+	live  []int  // per metric: upper bound of live members after the last trim, -1 unknown
+	wide  []bool // per metric: sentinelWide sent since the last TTL refresh
 	// hllTTL: per metric, the HyperLogLog bucket keys this worker has set a TTL on.
 	hllTTL []map[hk2]bool
 }
@@ -173,6 +174,18 @@ var (
 
 // staleBunch is how many stale hash fields wait for one HDEL.
 const staleBunch = 8
+
+// sentinelWide is a member longer than Redis's zset-max-listpack-value
+// (64 bytes by default), added to the member sets of busy entities (live
+// members >= cap). It makes Redis keep that set as a skiplist and dict
+// rather than a listpack: a listpack finds a member by scanning the whole
+// set, so ZADDing a batch of members into a set of ~100 cost ~1-3 µs per
+// member, the largest Redis cost measured. Quiet entities stay compact
+// listpacks. Its score is below every member's and the dropped mark's, so
+// no read sees it.
+var sentinelWide = "\x00W" + strings.Repeat("-", 80)
+
+const sentinelWideScore = -3 * (1 << 51)
 
 // zread holds the read commands of one Distinct metric of one group.
 type zread struct {
@@ -347,6 +360,12 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			if m == f.firstDis && rd.wrote {
 				zargs = append(zargs, redis.Z{Score: float64(gAt + sentinelShift), Member: sentinelAt})
 			}
+			if ce != nil && len(zargs) > 0 && !ce.wide[m] && ce.live[m] >= s.cap {
+				// Large sets: see sentinelWide. Sent once per TTL refresh,
+				// in case the key was lost and recreated meanwhile.
+				zargs = append(zargs, redis.Z{Score: sentinelWideScore, Member: sentinelWide})
+				ce.wide[m] = true
+			}
 			if len(zargs) > 0 {
 				pipe.ZAddGT(ctx, zkey, zargs...)
 			}
@@ -360,6 +379,9 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			}
 			if rd.ttl && ce != nil && m < len(ce.hllTTL) {
 				clear(ce.hllTTL[m]) // HyperLogLog keys get their TTL again too
+			}
+			if rd.ttl && ce != nil {
+				ce.wide[m] = false
 			}
 			if ce != nil && ce.big[m] {
 				r.pfadd(ctx, pipe, f, base, m, zr.batch, ce)
@@ -436,7 +458,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		k := gkey{g.f, g.entity}
 		ce := r.cache[k]
 		if ce == nil && reads[gi].wrote {
-			ce = &rent{own: noTime, at: noTime, big: make([]bool, len(f.metrics)), live: make([]int, len(f.metrics))}
+			ce = &rent{own: noTime, at: noTime, big: make([]bool, len(f.metrics)), wide: make([]bool, len(f.metrics)), live: make([]int, len(f.metrics))}
 			for m := range ce.live {
 				ce.live[m] = -1
 			}
