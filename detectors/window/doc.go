@@ -49,7 +49,8 @@
 //	<prefix>:{f:e}:h                 hash: "<metric>:<bucket s>:<bucket base36>" -> counter,
 //	                                 "@<worker>" -> At (families without Distinct metrics)
 //	<prefix>:{f:e}:d<metric>         zset: member -> newest event ms;
-//	                                 "\x00A" -> At+2^52, "\x00E" -> newest dropped-2^52
+//	                                 "\x00A" -> At+2^52, "\x00E" -> newest dropped-2^52,
+//	                                 "\x00W---..." (busy entities: keeps the set a skiplist)
 //	<prefix>:{f:e}:l<m>:<s>:<bucket> HyperLogLog per bucket (only entities over the cap)
 //	<prefix>:applied                 hash: stream -> "<offset>:<watermark ms>"
 //
