@@ -94,6 +94,16 @@ type viewSlabs struct {
 	sers   []series
 	dvs    []disView
 	scs    []scored
+	is     []int
+}
+
+func (sl *viewSlabs) ints(n int) []int {
+	if n > cap(sl.is)-len(sl.is) {
+		sl.is = make([]int, 0, max(1024, n))
+	}
+	s := sl.is[len(sl.is) : len(sl.is)+n : len(sl.is)+n]
+	sl.is = sl.is[:len(sl.is)+n]
+	return s
 }
 
 func (sl *viewSlabs) metricViews(n int) []metricView {

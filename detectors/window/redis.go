@@ -452,7 +452,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	r.fixups(ctx, b, bases, reads)
 	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
 	views := make([]View, len(b.groups))
-	var ar arena
+	var sl viewSlabs
 	for gi, g := range b.groups {
 		f := &s.fams[g.f]
 		k := gkey{g.f, g.entity}
@@ -471,7 +471,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			ce.own = max(ce.own, p.gAt[gi])
 		}
 		res.views[gi] = &views[gi]
-		r.buildView(&views[gi], g, f, bases[gi], &reads[gi], ce, &ar)
+		r.buildView(&views[gi], g, f, bases[gi], &reads[gi], ce, &sl)
 	}
 	r.sweepIn -= len(b.ops)
 	if r.sweepIn <= 0 {
@@ -733,14 +733,14 @@ type hk2 struct{ res, idx int64 }
 
 // buildView parses one group's reads into v and schedules the clean-ups they
 // call for (stale fields, trimmed members) for the next Apply.
-func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *gread, ce *rent, ar *arena) {
+func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *gread, ce *rent, sl *viewSlabs) {
 	s := r.s
 	at := rd.at
 	var hash map[string]string
 	if rd.hash != nil {
 		hash = rd.hash.Val()
 	}
-	mvs := make([]metricView, len(f.metrics))
+	mvs := sl.metricViews(len(f.metrics))
 	s.newView(v, g.f, g.entity, at, mvs)
 	hkey := base + "h"
 	var stale []string
@@ -749,13 +749,13 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 		if cm.Kind == Distinct {
 			continue
 		}
-		mvs[m].tiers = make([]series, len(cm.tiers))
+		mvs[m].tiers = sl.series(len(cm.tiers))
 		if at == noTime {
 			continue
 		}
 		for j, t := range cm.tiers {
 			hi := floorDiv(at, t.res)
-			mvs[m].tiers[j] = series{first: hi - t.n + 1, vals: ar.take(int(t.n))}
+			mvs[m].tiers[j] = series{first: hi - t.n + 1, vals: sl.floats.take(int(t.n))}
 		}
 	}
 	for k, val := range hash {
@@ -796,7 +796,8 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 		}
 		zr := &rd.z[m]
 		_, ev := zSentinels(zr.sc)
-		dv := &disView{evicted: ev, batch: zr.batch}
+		dv := sl.disView()
+		dv.evicted, dv.batch = ev, zr.batch
 		mvs[m].dis = dv
 		zkey := zr.key
 		switch {
@@ -806,7 +807,7 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 			dv.members, dv.loaded = zr.full, true
 		case at == rd.assumed && zr.cnt != nil:
 			dv.wins = cm.cntWins
-			dv.cnts = make([]int, len(zr.cnt))
+			dv.cnts = sl.ints(len(zr.cnt))
 			for k, c := range zr.cnt {
 				dv.cnts[k] = int(c.Val())
 			}
