@@ -52,22 +52,15 @@ func (s *jsonState) scanObject(t string) (int, string) {
 		if i >= len(t) || t[i] != '"' {
 			return i, errAt("missing '\"' before an object key", i, t)
 		}
-		// Keys are short and rarely escaped: a byte loop beats IndexByte.
 		ks := i + 1
-		j := ks
-		for j < len(t) && t[j] != '"' && t[j] != '\\' {
-			j++
+		j, esc := scanString(t, ks)
+		if j < 0 {
+			return ks, errAt("missing closing '\"' of an object key", ks, t)
 		}
-		var key string
-		if j < len(t) && t[j] == '"' {
-			key = t[ks:j]
-		} else {
-			j, _ = scanString(t, ks)
-			if j < 0 {
-				return ks, errAt("missing closing '\"' of an object key", ks, t)
-			}
-			s.keyBuf = unescapeJSON(s.keyBuf[:0], t[ks:j])
-			key = string(s.keyBuf) // rare: escaped keys
+		key := t[ks:j]
+		if esc { // rare: keys are plain words
+			s.keyBuf = unescapeJSON(s.keyBuf[:0], key)
+			key = string(s.keyBuf)
 		}
 		i = skipJSONSpace(t, j+1)
 		if i >= len(t) || t[i] != ':' {
