@@ -247,3 +247,26 @@ func TestParseAllBatchShapes(t *testing.T) {
 		}
 	}
 }
+
+func TestHasJSONEscape(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want bool
+	}{
+		{`plain`, false},
+		{`\x22evil\x22 \xE2`, false},
+		{`end\`, false},
+		{`a\"b`, true},
+		{`\x41\\x41`, true},
+		{`\u00e9`, true},
+		{`\/`, true},
+	} {
+		if got := hasJSONEscape(c.in); got != c.want {
+			t.Errorf("hasJSONEscape(%q) = %v, want %v", c.in, got, c.want)
+		}
+		// Where it says no, unescaping must indeed change nothing.
+		if !c.want && string(unescapeJSON(nil, c.in)) != c.in {
+			t.Errorf("unescapeJSON changes %q, which hasJSONEscape called plain", c.in)
+		}
+	}
+}

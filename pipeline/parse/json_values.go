@@ -244,7 +244,7 @@ func (s *jsonState) text(v jv) string {
 		return ""
 	}
 	raw := s.line[v.off+1 : v.end-1]
-	if v.esc {
+	if v.esc && hasJSONEscape(raw) {
 		// One allocation: the fresh buffer becomes the string, nothing
 		// else holds it.
 		b := unescapeJSON(make([]byte, 0, len(raw)), raw)
@@ -254,6 +254,23 @@ func (s *jsonState) text(v jv) string {
 		return ""
 	}
 	return raw
+}
+
+// hasJSONEscape reports whether raw holds an escape that unescaping
+// changes. nginx without escape=json writes only \xXX, which JSON
+// unescaping keeps as written: such text is used in place.
+func hasJSONEscape(raw string) bool {
+	for {
+		i := strings.IndexByte(raw, '\\')
+		if i < 0 || i+1 >= len(raw) {
+			return false
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't', 'u':
+			return true
+		}
+		raw = raw[i+2:]
+	}
 }
 
 // numText returns the text of a number, or of a string holding one (AWS and
