@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -149,6 +150,9 @@ func (p *Parser) parseJSONObject(f detectors.Format, t, raw string, inArray bool
 	s := &p.json
 	if !s.fieldsReady {
 		s.resolveFields(p.opts.JSONFields)
+	}
+	if len(t) > math.MaxUint32 { // value spans hold 32-bit offsets
+		return 0, &Error{Reason: ReasonTooLong, Detail: "JSON line over 4 GiB"}
 	}
 	s.line = t
 	s.keys = jsonKeys{}
