@@ -151,7 +151,7 @@ func (p *Parser) parseJSONObject(f detectors.Format, t, raw string, inArray bool
 	if !s.fieldsReady {
 		s.resolveFields(p.opts.JSONFields)
 	}
-	if len(t) > math.MaxUint32 { // value spans hold 32-bit offsets
+	if uint64(len(t)) > math.MaxUint32 { // value spans hold 32-bit offsets
 		return 0, &Error{Reason: ReasonTooLong, Detail: "JSON line over 4 GiB"}
 	}
 	s.line = t
