@@ -281,7 +281,10 @@ func (s *jsonState) numText(v jv) (string, bool) {
 	case 0, 'n':
 		return "", true
 	case '0':
-		return s.line[v.off:v.end], true
+		if t := s.line[v.off:v.end]; t != "-" { // nginx's bare '-': absent
+			return t, true
+		}
+		return "", true
 	case '"':
 		t := strings.TrimSpace(s.text(v))
 		if t == "-" {
