@@ -202,19 +202,9 @@ func skipValue(t string, i, depth int) (int, byte, string) {
 	}
 	j := skipNumber(t, i)
 	if j == i {
-		// nginx without escape=json writes an unset variable as a bare
-		// '-': an unquoted "$upstream_response_time" of a request that
-		// had no upstream. It reads as absent, like "-".
-		if t[i] == '-' && (i+1 == len(t) || isJSONDelim(t[i+1])) {
-			return i + 1, '0', ""
-		}
 		return i, 0, errAt("unexpected character", i, t)
 	}
 	return j, '0', ""
-}
-
-func isJSONDelim(c byte) bool {
-	return c == ',' || c == '}' || c == ']' || isJSONSpace(c)
 }
 
 // skipNumber returns the end of the JSON number at t[i] (RFC 8259:

@@ -281,10 +281,7 @@ func (s *jsonState) numText(v jv) (string, bool) {
 	case 0, 'n':
 		return "", true
 	case '0':
-		if t := s.line[v.off:v.end]; t != "-" { // nginx's bare '-': absent
-			return t, true
-		}
-		return "", true
+		return s.line[v.off:v.end], true
 	case '"':
 		t := strings.TrimSpace(s.text(v))
 		if t == "-" {
