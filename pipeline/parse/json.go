@@ -75,9 +75,13 @@ func (p *Parser) parseJSONAll(line string, dst []detectors.Event) ([]detectors.E
 			}
 			pos += end
 		} else {
-			// A batch holds only log entries: a scalar, an array or a
-			// stray ',' is a broken batch (or a cut-off one).
-			return dst[:n], wrapElemError(i, jsonSyntaxError(t, errAt("not a JSON object", pos, t)))
+			// A batch holds only log entries. A complete value of another
+			// kind (or a text line that merely starts with '[') is a bad
+			// field; one that runs off the end is judged like any JSON.
+			if _, _, msg := skipValue(t, pos, 2); msg != "" {
+				return dst[:n], wrapElemError(i, jsonSyntaxError(t, msg))
+			}
+			return dst[:n], wrapElemError(i, &Error{Reason: ReasonBadField, Detail: "not a JSON object; a batch holds only log entries"})
 		}
 		pos = skipJSONSpace(t, pos)
 		if pos >= len(t) {

@@ -220,6 +220,8 @@ func TestParseAllBatchShapes(t *testing.T) {
 		{"nested array element", "[" + k1 + `,[]]`, 0, ReasonBadField, "array element 1"},
 		{"malformed element", "[" + k1 + `,{"started_at":1,,"x":2}]`, 0, ReasonBadField, "array element 1"},
 		{"cut after an element", "[" + k1 + ",", 0, ReasonTruncated, "cut off"},
+		{"cut in a scalar element", "[" + k1 + `,"x`, 0, ReasonTruncated, "array element 1"},
+		{"text line in brackets", `[24/Jan/2022:16:51:02 +0000] - 404 404 - GET http example.org "/x" [Client 1.2.3.4] "-"`, 0, ReasonBadField, "not a JSON object"},
 		{"cut before the bracket", "[" + k1, 0, ReasonTruncated, "cut off"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
