@@ -75,11 +75,11 @@ func (p *Parser) parseJSONAll(line string, dst []detectors.Event) ([]detectors.E
 			}
 			pos += end
 		} else {
-			// A batch holds only log entries. A complete value of another
-			// kind (or a text line that merely starts with '[') is a bad
-			// field; one that runs off the end is judged like any JSON.
-			if _, _, msg := skipValue(t, pos, 2); msg != "" {
-				return dst[:n], wrapElemError(i, jsonSyntaxError(t, msg))
+			// A batch holds only log entries. An element of another kind
+			// (or a text line that merely starts with '[') is a bad field;
+			// one without an end is judged like any cut-off JSON.
+			if _, _, ok := nextArrayElem(t[pos:]); !ok {
+				return dst[:n], jsonSyntaxError(t, "array element "+strconv.Itoa(i)+" is cut off or malformed")
 			}
 			return dst[:n], wrapElemError(i, &Error{Reason: ReasonBadField, Detail: "not a JSON object; a batch holds only log entries"})
 		}
@@ -123,6 +123,61 @@ func wrapElemError(i int, err error) error {
 		return &Error{Reason: pe.Reason, Detail: "array element " + strconv.Itoa(i) + ": " + pe.Detail}
 	}
 	return err
+}
+
+// nextArrayElem returns the next element of a JSON array whose opening '['
+// has been consumed, and the text after it. elem == "" with ok marks the
+// closing ']'. It only finds boundaries (strings, escapes, nesting); it
+// judges elements that are not objects, which are errors either way.
+func nextArrayElem(s string) (elem, tail string, ok bool) {
+	i := 0
+	for i < len(s) && isJSONSpace(s[i]) {
+		i++
+	}
+	if i < len(s) && s[i] == ',' {
+		i++
+		for i < len(s) && isJSONSpace(s[i]) {
+			i++
+		}
+	}
+	if i >= len(s) {
+		return "", "", false
+	}
+	if s[i] == ']' {
+		return "", s[i+1:], true
+	}
+	start, depth, inStr := i, 0, false
+	for ; i < len(s); i++ {
+		c := s[i]
+		if inStr {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 { // the array's own ']' after a scalar element
+				return s[start:i], s[i:], true
+			}
+			depth--
+			if depth == 0 {
+				return s[start : i+1], s[i+1:], true
+			}
+		case ',':
+			if depth == 0 {
+				return s[start:i], s[i:], true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // parseJSONAs parses one JSON object line as format f, or auto-detects

@@ -221,6 +221,8 @@ func TestParseAllBatchShapes(t *testing.T) {
 		{"malformed element", "[" + k1 + `,{"started_at":1,,"x":2}]`, 0, ReasonBadField, "array element 1"},
 		{"cut after an element", "[" + k1 + ",", 0, ReasonTruncated, "cut off"},
 		{"cut in a scalar element", "[" + k1 + `,"x`, 0, ReasonTruncated, "array element 1"},
+		{"cut text line in brackets", `[24/Jan/2022:16:51`, 0, ReasonTruncated, "cut off"},
+		{"error log line in brackets", `[Thu Oct 13 12:24:49.880562 2022] [auth_basic:error] [client 31.33.58.75:50229] AH01618: user sss not found: /`, 0, ReasonBadField, "array element 0"},
 		{"text line in brackets", `[24/Jan/2022:16:51:02 +0000] - 404 404 - GET http example.org "/x" [Client 1.2.3.4] "-"`, 0, ReasonBadField, "not a JSON object"},
 		{"cut before the bracket", "[" + k1, 0, ReasonTruncated, "cut off"},
 	} {
