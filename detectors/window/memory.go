@@ -42,8 +42,10 @@ type slot struct {
 // ring keeps the newest n buckets of one tier; slot i%n holds bucket i.
 type ring []slot
 
+// Rings have a power-of-two length (see tier.rn), so a bucket's slot is a
+// mask, not a division: i & (len-1) is also the floor modulo for i < 0.
 func (r ring) add(i int64, d float64) {
-	s := &r[mod(i, int64(len(r)))]
+	s := &r[i&int64(len(r)-1)]
 	if s.idx != i {
 		if s.idx > i {
 			return // older than everything kept: outside every window
@@ -54,7 +56,7 @@ func (r ring) add(i int64, d float64) {
 }
 
 func (r ring) get(i int64) float64 {
-	s := &r[mod(i, int64(len(r)))]
+	s := &r[i&int64(len(r)-1)]
 	if s.idx == i {
 		return s.val
 	}
@@ -64,16 +66,13 @@ func (r ring) get(i int64) float64 {
 // copyTo fills vals with buckets lo, lo+1, ... (0 where the ring holds
 // another bucket), walking the ring once instead of one modulo per bucket.
 func (r ring) copyTo(lo int64, vals []float64) {
-	n := int64(len(r))
-	j := mod(lo, n)
+	mask := int64(len(r) - 1)
 	for k := range vals {
-		if s := &r[j]; s.idx == lo+int64(k) {
+		i := lo + int64(k)
+		if s := &r[i&mask]; s.idx == i {
 			vals[k] = s.val
 		} else {
 			vals[k] = 0
-		}
-		if j++; j == n {
-			j = 0
 		}
 	}
 }
@@ -148,7 +147,7 @@ type ment struct {
 	dis   []mdis // per metric (zero for Count/Sum)
 }
 
-func (e *ment) ring(t *tier) ring { return ring(e.slots[t.off : t.off+t.n : t.off+t.n]) }
+func (e *ment) ring(t *tier) ring { return ring(e.slots[t.off : t.off+t.rn : t.off+t.rn]) }
 
 // NewMemory returns an empty in-memory store for s.
 func NewMemory(s Schema) (*Memory, error) {

@@ -3,6 +3,7 @@ package window
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,6 +20,7 @@ type tier struct {
 	res  int64  // bucket length, ms
 	n    int64  // buckets kept, ending with the bucket holding At
 	off  int64  // Memory: where this tier's ring starts in the entity's slots
+	rn   int64  // Memory: ring slots, the power of two >= n
 	name string // field-name part: "<metric>:<res seconds>:"
 }
 
@@ -138,8 +140,10 @@ func compile(s Schema) (*schema, error) {
 		for mi := range cf.metrics {
 			cm := &cf.metrics[mi]
 			for j := range cm.tiers {
-				cm.tiers[j].off = cf.nslots
-				cf.nslots += cm.tiers[j].n
+				t := &cm.tiers[j]
+				t.rn = int64(1) << bits.Len64(uint64(t.n-1))
+				t.off = cf.nslots
+				cf.nslots += t.rn
 			}
 			if cm.Kind != Distinct {
 				continue
