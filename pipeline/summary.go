@@ -76,7 +76,10 @@ func (s *Summary) addDetections(ds []detectors.Detection) {
 	s.mu.Unlock()
 }
 
-func (s *Summary) addLate(n int64) {
+// AddLate records window operations the store left out because their
+// events came later than the allowed lateness; the summary shows them so
+// nothing is dropped silently.
+func (s *Summary) AddLate(n int64) {
 	s.mu.Lock()
 	s.late += n
 	s.mu.Unlock()
@@ -146,7 +149,7 @@ func (s *Summary) WriteTo(w io.Writer) (int64, error) {
 		fmt.Fprintf(cw, "  %-18s %d\n", r, s.byReason[r])
 	}
 	if s.late > 0 {
-		fmt.Fprintf(cw, "late (left out): %d\n", s.late)
+		fmt.Fprintf(cw, "late (left out): %d window updates from events older than the allowed lateness\n", s.late)
 	}
 	if !s.first.IsZero() {
 		fmt.Fprintf(cw, "time range:      %s .. %s (%s)\n", s.first.Format(time.RFC3339), s.last.Format(time.RFC3339), s.last.Sub(s.first).Round(time.Second))

@@ -146,6 +146,9 @@ func replay(ctx context.Context, o replayOptions, stdin io.Reader, stdout, stder
 			return err
 		}
 	}
+	if eng != nil {
+		proc.Summary().AddLate(eng.Stats().Late)
+	}
 	if sink != nil {
 		if err := sink.Flush(); err != nil {
 			return err
