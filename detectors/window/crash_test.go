@@ -344,6 +344,11 @@ func TestRedisBoundedFields(t *testing.T) {
 	if limit := int64(8 + 10 + 3); maxZ > limit {
 		t.Errorf("member set grew to %d, want <= %d", maxZ, limit)
 	}
+	// A busy entity's set is kept as a skiplist (see sentinelWide), even
+	// after trims brought it back under the listpack limits.
+	if enc := c.ObjectEncoding(ctx, "t:{ip:busy}:d1").Val(); enc != "skiplist" {
+		t.Errorf("busy member set is encoded as %q, want skiplist", enc)
+	}
 	checkRedisKeys(t, c)
 }
 
