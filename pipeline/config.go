@@ -128,14 +128,14 @@ func (s ParseSection) Options() (parse.Options, error) {
 	if s.Format != "" {
 		f, ok := detectors.ParseFormat(s.Format)
 		if !ok {
-			return o, fmt.Errorf("parse.format %q is not a known format (run 'gatewatch formats')", s.Format)
+			return o, fmt.Errorf("format %q (parse.format or --format) is not a known format: run 'gatewatch formats' for the list", s.Format)
 		}
 		o.Format = f
 	}
 	for _, c := range s.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
-			return o, fmt.Errorf("parse.trusted_proxies: %q is not a CIDR such as 10.0.0.0/8", c)
+			return o, fmt.Errorf("trusted proxy %q (parse.trusted_proxies or --trusted-proxy) is not a CIDR such as 10.0.0.0/8", c)
 		}
 		o.TrustedProxies = append(o.TrustedProxies, p)
 	}

@@ -5,14 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
-	"strings"
 	"sync"
 
 	"github.com/gatewatch/gatewatch/detectors"
 	"github.com/gatewatch/gatewatch/detectors/window"
 	"github.com/gatewatch/gatewatch/pipeline"
-	"github.com/gatewatch/gatewatch/pipeline/parse"
 	"github.com/gatewatch/gatewatch/pipeline/route"
 	"github.com/gatewatch/gatewatch/pipeline/source"
 )
@@ -52,23 +49,13 @@ type replayOptions struct {
 	paths                                       []string
 }
 
-func (o replayOptions) parseOptions(base parse.Options) (parse.Options, error) {
-	po := base
+// parseSection lays the flags over the config file's parse section.
+func (o replayOptions) parseSection(base pipeline.ParseSection) pipeline.ParseSection {
 	if o.format != "" {
-		f, ok := detectors.ParseFormat(o.format)
-		if !ok {
-			return po, fmt.Errorf("unknown --format %q: run 'gatewatch formats' for the list", o.format)
-		}
-		po.Format = f
+		base.Format = o.format
 	}
-	for _, c := range o.trusted {
-		p, err := netip.ParsePrefix(strings.TrimSpace(c))
-		if err != nil {
-			return po, fmt.Errorf("--trusted-proxy %q is not a CIDR such as 10.0.0.0/8: %w", c, err)
-		}
-		po.TrustedProxies = append(po.TrustedProxies, p)
-	}
-	return po, nil
+	base.TrustedProxies = append(base.TrustedProxies, o.trusted...)
+	return base
 }
 
 func replay(ctx context.Context, o replayOptions, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -79,11 +66,7 @@ func replay(ctx context.Context, o replayOptions, stdin io.Reader, stdout, stder
 			return err
 		}
 	}
-	base, err := cfg.Parse.Options()
-	if err != nil {
-		return err
-	}
-	po, err := o.parseOptions(base)
+	po, err := o.parseSection(cfg.Parse).Options()
 	if err != nil {
 		return err
 	}

@@ -278,7 +278,9 @@ func appendUpstream(buf []byte, h uint64) []byte {
 	return appendAddrPort(buf, netip.AddrFrom4(u), 8080)
 }
 
-func appendNginx(buf []byte, ev *detectors.Event, main bool) []byte {
+// appendCLFHead writes the part every CLF-family format shares:
+// `ip - user [time] "request" status `.
+func appendCLFHead(buf []byte, ev *detectors.Event) []byte {
 	buf = appendAddr(buf, ev.ClientIP)
 	buf = append(buf, " - "...)
 	buf = appendDash(buf, ev.User)
@@ -289,6 +291,11 @@ func appendNginx(buf []byte, ev *detectors.Event, main bool) []byte {
 	buf = append(buf, "\" "...)
 	buf = strconv.AppendInt(buf, int64(ev.Status), 10)
 	buf = append(buf, ' ')
+	return buf
+}
+
+func appendNginx(buf []byte, ev *detectors.Event, main bool) []byte {
+	buf = appendCLFHead(buf, ev)
 	buf = strconv.AppendInt(buf, ev.Bytes, 10)
 	buf = append(buf, " \"-\" \""...)
 	buf = appendDash(buf, ev.UserAgent)
@@ -302,16 +309,7 @@ func appendNginx(buf []byte, ev *detectors.Event, main bool) []byte {
 }
 
 func appendApache(buf []byte, ev *detectors.Event, combined bool) []byte {
-	buf = appendAddr(buf, ev.ClientIP)
-	buf = append(buf, " - "...)
-	buf = appendDash(buf, ev.User)
-	buf = append(buf, " ["...)
-	buf = appendCLFTime(buf, ev.Time)
-	buf = append(buf, "] \""...)
-	buf = appendRequestLine(buf, ev)
-	buf = append(buf, "\" "...)
-	buf = strconv.AppendInt(buf, int64(ev.Status), 10)
-	buf = append(buf, ' ')
+	buf = appendCLFHead(buf, ev)
 	if ev.Bytes == 0 {
 		buf = append(buf, '-') // %b
 	} else {
@@ -669,16 +667,7 @@ func requestCount(ev *detectors.Event) int64 {
 
 func appendTraefikCLF(buf []byte, ev *detectors.Event) []byte {
 	h := eventHash(ev)
-	buf = appendAddr(buf, ev.ClientIP)
-	buf = append(buf, " - "...)
-	buf = appendDash(buf, ev.User)
-	buf = append(buf, " ["...)
-	buf = appendCLFTime(buf, ev.Time)
-	buf = append(buf, "] \""...)
-	buf = appendRequestLine(buf, ev)
-	buf = append(buf, "\" "...)
-	buf = strconv.AppendInt(buf, int64(ev.Status), 10)
-	buf = append(buf, ' ')
+	buf = appendCLFHead(buf, ev)
 	buf = strconv.AppendInt(buf, ev.Bytes, 10)
 	buf = append(buf, " \"-\" \""...)
 	buf = appendDash(buf, ev.UserAgent)
