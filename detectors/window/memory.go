@@ -26,6 +26,8 @@ type Memory struct {
 	p       plan
 	scores  []int64
 	over    []overMem
+	gstart  []int32
+	order   []int32
 	picked  []string
 	gents   []*ment
 	merge   hllMerge
@@ -234,7 +236,29 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		}
 		m.gents = append(m.gents, e)
 	}
+	// Operations are applied entity by entity (a counting sort by group):
+	// an entity's state is then fetched from memory once, not once per
+	// operation. Every update is a sum or a maximum, so order does not
+	// matter; lateness was judged in batch order above.
+	start := m.gstart[:0]
+	for range len(b.groups) + 1 {
+		start = append(start, 0)
+	}
 	for i := range b.ops {
+		start[b.ops[i].g+1]++
+	}
+	for g := 1; g < len(start); g++ {
+		start[g] += start[g-1]
+	}
+	order := slices.Grow(m.order[:0], len(b.ops))[:len(b.ops)]
+	for i := range b.ops {
+		g := b.ops[i].g
+		order[start[g]] = int32(i)
+		start[g]++
+	}
+	m.gstart, m.order = start, order
+	for _, oi := range order {
+		i := int(oi)
 		op := &b.ops[i]
 		if p.late[i] || op.kind == opTouch {
 			continue
