@@ -71,7 +71,7 @@ type rent struct {
 	live  []int  // per metric: upper bound of live members after the last trim, -1 unknown
 	wide  []bool // per metric: sentinelWide sent since the last TTL refresh
 	// hllTTL: per metric, the HyperLogLog bucket keys this worker has set a TTL on.
-	hllTTL []map[hk2]bool
+	hllTTL []map[hllBucket]bool
 }
 
 type aggE struct {
@@ -683,29 +683,28 @@ func (r *RedisStore) pfadd(ctx context.Context, pipe redis.Pipeliner, f *cfamily
 		return
 	}
 	cm := &f.metrics[m]
-	type hk = hk2
-	byKey := map[hk][]any{}
+	byKey := map[hllBucket][]any{}
 	for _, me := range mems {
 		for _, res := range cm.hllRes {
-			k := hk{res, floorDiv(me.t, res)}
+			k := hllBucket{res, floorDiv(me.t, res)}
 			byKey[k] = append(byKey[k], me.k.member)
 		}
 	}
-	keys := make([]hk, 0, len(byKey))
+	keys := make([]hllBucket, 0, len(byKey))
 	for k := range byKey {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b hk) int {
+	slices.SortFunc(keys, func(a, b hllBucket) int {
 		if c := cmp.Compare(a.res, b.res); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.idx, b.idx)
 	})
 	if ce.hllTTL == nil {
-		ce.hllTTL = make([]map[hk2]bool, len(f.metrics))
+		ce.hllTTL = make([]map[hllBucket]bool, len(f.metrics))
 	}
 	if ce.hllTTL[m] == nil {
-		ce.hllTTL[m] = map[hk2]bool{}
+		ce.hllTTL[m] = map[hllBucket]bool{}
 	}
 	seen := ce.hllTTL[m]
 	for _, k := range keys {
@@ -728,8 +727,8 @@ func (r *RedisStore) pfadd(ctx context.Context, pipe redis.Pipeliner, f *cfamily
 	}
 }
 
-// hk2 names one HyperLogLog bucket key of a metric.
-type hk2 struct{ res, idx int64 }
+// hllBucket names one HyperLogLog bucket key of a metric.
+type hllBucket struct{ res, idx int64 }
 
 // buildView parses one group's reads into v and schedules the clean-ups they
 // call for (stale fields, trimmed members) for the next Apply.
