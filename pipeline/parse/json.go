@@ -17,6 +17,7 @@ type jsonState struct {
 	// is a span of it, so text fields are sub-strings of the line.
 	line   string
 	keys   jsonKeys           // top-level values of the current line, by key
+	nested jsonNested         // the nested values formats read
 	mapped [jsonFieldCount]jv // values of the keys Options.JSONFields names
 	keyBuf []byte             // scratch for an escaped key
 
@@ -215,6 +216,7 @@ func (p *Parser) parseJSONObject(f detectors.Format, t, raw string, inArray bool
 	}
 	s.line = t
 	s.keys = jsonKeys{}
+	s.nested = jsonNested{}
 	if s.hasFields {
 		s.mapped = [jsonFieldCount]jv{}
 	}
@@ -323,7 +325,7 @@ func (s *jsonState) unknownJSONError() error {
 	var b strings.Builder
 	b.WriteString("JSON object from no known gateway; keys: ")
 	n := 0
-	s.eachKey(jv{off: 0, end: uint32(len(s.line)), kind: '{'}, func(key string) bool {
+	s.eachKey(jv{off: 0, end: uint32(len(s.line)), kind: '{'}, func(key string, _ jv) bool {
 		if n < maxKeys {
 			if n > 0 {
 				b.WriteString(", ")

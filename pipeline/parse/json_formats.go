@@ -327,54 +327,39 @@ func (p *Parser) fillKongJSON(ev *detectors.Event) error {
 		return jsonBadTime("started_at")
 	}
 	ev.Time = t
-	// One walk per nested object, each collecting every key it needs.
-	req := [3]jv{}
-	s.lookup(k.request, []string{"method", "uri", "headers"}, req[:])
-	if !req[0].ok() && !req[1].ok() {
+	// Nested values were collected while the line was scanned.
+	n := &s.nested
+	if !n.request[nrMethod].ok() && !n.request[nrURI].ok() {
 		return jsonNoRequest("request.method or request.uri")
 	}
-	ev.Method = s.text(req[0])
-	ev.Path, ev.Query = splitURI(s.text(req[1]))
-	resp := [2]jv{}
-	s.lookup(k.response, []string{"status", "size"}, resp[:])
+	ev.Method = s.text(n.request[nrMethod])
+	ev.Path, ev.Query = splitURI(s.text(n.request[nrURI]))
 	if k.response.kind == '{' {
-		if err := s.setStatus(ev, resp[0], "response.status"); err != nil {
+		if err := s.setStatus(ev, n.response[0], "response.status"); err != nil {
 			return err
 		}
-		if err := s.setBytes(ev, resp[1], "response.size"); err != nil {
+		if err := s.setBytes(ev, n.response[1], "response.size"); err != nil {
 			return err
 		}
 	}
 	if k.latencies.kind == '{' {
-		lat := [1]jv{}
-		s.lookup(k.latencies, []string{"request"}, lat[:])
-		if err := s.setLatency(ev, lat[0], time.Millisecond, "latencies.request"); err != nil {
+		if err := s.setLatency(ev, n.latency, time.Millisecond, "latencies.request"); err != nil {
 			return err
 		}
 	}
-	if req[2].kind == '{' {
-		h := [3]jv{}
-		s.lookup(req[2], []string{"user-agent", "host", "x-forwarded-for"}, h[:])
-		ev.UserAgent = s.stringOrFirst(h[0], false)
-		ev.Host = s.stringOrFirst(h[1], false)
-		ev.XForwardedFor = s.stringOrFirst(h[2], true)
-	}
+	ev.UserAgent = s.stringOrFirst(n.headers[nhUserAgent], false)
+	ev.Host = s.stringOrFirst(n.headers[nhHost], false)
+	ev.XForwardedFor = s.stringOrFirst(n.headers[nhXFF], true)
 	// The consumer is the account; authenticated_entity is the credential,
 	// whose consumer_id is the fallback when the consumer is not logged.
-	if k.consumer.kind == '{' {
-		c := [3]jv{}
-		s.lookup(k.consumer, []string{"username", "custom_id", "id"}, c[:])
-		for _, v := range c {
-			if u := s.text(v); u != "" {
-				ev.User = u
-				break
-			}
+	for _, v := range n.consumer {
+		if u := s.text(v); u != "" {
+			ev.User = u
+			break
 		}
 	}
-	if ev.User == "" && k.authEntity.kind == '{' {
-		c := [1]jv{}
-		s.lookup(k.authEntity, []string{"consumer_id"}, c[:])
-		ev.User = s.text(c[0])
+	if ev.User == "" {
+		ev.User = s.text(n.consumerID)
 	}
 	// client_ip is nginx's $remote_addr after Kong's own trusted_ips.
 	ev.ClientIP = clientIP(p.opts.TrustedProxies, s.addr(k.clientIP), ev.XForwardedFor)
@@ -550,21 +535,16 @@ func (p *Parser) fillCaddyJSON(ev *detectors.Event) error {
 		}
 		ev.Time = t
 	}
-	r := [6]jv{}
-	s.lookup(k.request, []string{"method", "uri", "host", "remote_ip", "client_ip", "headers"}, r[:])
-	if !r[0].ok() && !r[1].ok() {
+	r := &s.nested.request // collected while the line was scanned
+	if !r[nrMethod].ok() && !r[nrURI].ok() {
 		return jsonNoRequest("request.method or request.uri")
 	}
-	ev.Method = s.text(r[0])
-	ev.Path, ev.Query = splitURI(s.text(r[1]))
-	ev.Host = s.text(r[2])
-	peer, client := s.addr(r[3]), s.addr(r[4])
-	if r[5].kind == '{' {
-		h := [2]jv{}
-		s.lookup(r[5], []string{"User-Agent", "X-Forwarded-For"}, h[:])
-		ev.UserAgent = s.stringOrFirst(h[0], false)
-		ev.XForwardedFor = s.stringOrFirst(h[1], true)
-	}
+	ev.Method = s.text(r[nrMethod])
+	ev.Path, ev.Query = splitURI(s.text(r[nrURI]))
+	ev.Host = s.text(r[nrHost])
+	peer, client := s.addr(r[nrRemoteIP]), s.addr(r[nrClientIP])
+	ev.UserAgent = s.stringOrFirst(s.nested.headers[nhCaddyUserAgent], false)
+	ev.XForwardedFor = s.stringOrFirst(s.nested.headers[nhCaddyXFF], true)
 	if err := s.setStatus(ev, k.status, "status"); err != nil {
 		return err
 	}

@@ -13,10 +13,10 @@ import (
 // malformed or cut-off line is still rejected whole), and records where
 // the value of each key a gateway uses starts and ends. Nothing is
 // materialised: a value is a span of the line, and strings without
-// escapes are later returned as sub-strings of it. Nested objects that a
-// format needs (Kong's request, Caddy's request.headers, ...) are looked up
-// afterwards by lookup, which walks only that span and, the text being
-// validated already, only has to find boundaries.
+// escapes are later returned as sub-strings of it. The few nested values
+// formats read (Kong's request.method, Caddy's request.headers.User-Agent,
+// ...) are collected by scanCollect in the same pass, while the object
+// holding them is validated, so no part of the line is read twice.
 //
 // A hand-written scanner rather than a general JSON library: a tree
 // parser (fastjson) spends most of the per-line budget building values we
@@ -68,6 +68,10 @@ func (s *jsonState) scanObject(t string) (int, string) {
 		}
 		i = skipJSONSpace(t, i+1)
 		v := jv{off: uint32(i)}
+		dst, g := s.keys.slot(key)
+		if g != ngNone {
+			s.resetGroup(g) // a repeated key: its last value counts
+		}
 		if i < len(t) && t[i] == '"' { // most values: no call to skipValue
 			j, esc := scanString(t, i+1)
 			if j < 0 {
@@ -76,13 +80,20 @@ func (s *jsonState) scanObject(t string) (int, string) {
 			i, v.kind, v.esc = j+1, '"', esc
 		} else {
 			var msg string
-			i, v.kind, msg = skipValue(t, i, 2)
+			if g != ngNone && i < len(t) && t[i] == '{' {
+				i, msg = s.scanCollect(t, i, 3, g)
+				v.kind = '{'
+			} else {
+				i, v.kind, msg = skipValue(t, i, 2)
+			}
 			if msg != "" {
 				return i, msg
 			}
 		}
 		v.end = uint32(i)
-		s.keys.set(key, v)
+		if dst != nil {
+			*dst = v
+		}
 		if s.hasFields {
 			s.setMapped(key, v)
 		}
@@ -362,41 +373,194 @@ func skipValid(t string, i int) jv {
 	return v
 }
 
-// lookup walks the validated object obj once and stores in out[n] the
-// first value of key names[n]; keys not found are left absent. A non-object
-// obj finds nothing.
-func (s *jsonState) lookup(obj jv, names []string, out []jv) {
-	for n := range out {
-		out[n] = jv{}
-	}
-	if obj.kind != '{' {
-		return
-	}
-	t := s.line[:obj.end]
-	i := skipJSONSpace(t, int(obj.off)+1)
-	for i < len(t) && t[i] == '"' {
-		ke, esc := scanString(t, i+1)
-		key := t[i+1 : ke]
-		if esc {
-			key = string(unescapeJSON(nil, key))
-		}
-		i = skipJSONSpace(t, skipJSONSpace(t, ke+1)+1) // past ':'
-		v := skipValid(t, i)
-		for n, name := range names {
-			if key == name && !out[n].ok() {
-				out[n] = v
-			}
-		}
-		i = skipJSONSpace(t, int(v.end))
-		if i < len(t) && t[i] == ',' {
-			i = skipJSONSpace(t, i+1)
-		}
+// jsonNested holds the nested values formats read, by group: the object
+// (or, for headers, the object inside request) they are collected from.
+// Within an object the first occurrence of a key counts, as a lookup by
+// key would find it.
+type jsonNested struct {
+	request    [nrCount]jv // Kong and Caddy "request"
+	headers    [nhCount]jv // request.headers
+	response   [2]jv       // Kong response.status, response.size
+	latency    jv          // Kong latencies.request
+	consumer   [3]jv       // Kong consumer.username, custom_id, id
+	consumerID jv          // Kong authenticated_entity.consumer_id
+}
+
+// Indexes into jsonNested.request and jsonNested.headers.
+const (
+	nrMethod = iota
+	nrURI
+	nrHost
+	nrRemoteIP
+	nrClientIP
+	nrHeaders
+	nrCount
+)
+
+const (
+	nhUserAgent = iota // Kong (lower case)
+	nhHost
+	nhXFF
+	nhCaddyUserAgent // Caddy (canonical case)
+	nhCaddyXFF
+	nhCount
+)
+
+// A nested group: which object scanCollect is in.
+type nestGroup uint8
+
+const (
+	ngNone nestGroup = iota
+	ngRequest
+	ngHeaders
+	ngResponse
+	ngLatencies
+	ngConsumer
+	ngAuthEntity
+)
+
+func (s *jsonState) resetGroup(g nestGroup) {
+	n := &s.nested
+	switch g {
+	case ngRequest:
+		n.request, n.headers = [nrCount]jv{}, [nhCount]jv{}
+	case ngResponse:
+		n.response = [2]jv{}
+	case ngLatencies:
+		n.latency = jv{}
+	case ngConsumer:
+		n.consumer = [3]jv{}
+	case ngAuthEntity:
+		n.consumerID = jv{}
 	}
 }
 
-// eachKey calls fn with every key of the validated object obj, in order,
-// stopping when fn returns false. It is for error messages.
-func (s *jsonState) eachKey(obj jv, fn func(key string) bool) {
+// slot is where key's value goes in group g, or nil.
+func (s *jsonState) slot(g nestGroup, key string) *jv {
+	n := &s.nested
+	switch g {
+	case ngRequest:
+		switch key {
+		case "method":
+			return &n.request[nrMethod]
+		case "uri":
+			return &n.request[nrURI]
+		case "host":
+			return &n.request[nrHost]
+		case "remote_ip":
+			return &n.request[nrRemoteIP]
+		case "client_ip":
+			return &n.request[nrClientIP]
+		case "headers":
+			return &n.request[nrHeaders]
+		}
+	case ngHeaders:
+		switch key {
+		case "user-agent":
+			return &n.headers[nhUserAgent]
+		case "host":
+			return &n.headers[nhHost]
+		case "x-forwarded-for":
+			return &n.headers[nhXFF]
+		case "User-Agent":
+			return &n.headers[nhCaddyUserAgent]
+		case "X-Forwarded-For":
+			return &n.headers[nhCaddyXFF]
+		}
+	case ngResponse:
+		switch key {
+		case "status":
+			return &n.response[0]
+		case "size":
+			return &n.response[1]
+		}
+	case ngLatencies:
+		if key == "request" {
+			return &n.latency
+		}
+	case ngConsumer:
+		switch key {
+		case "username":
+			return &n.consumer[0]
+		case "custom_id":
+			return &n.consumer[1]
+		case "id":
+			return &n.consumer[2]
+		}
+	case ngAuthEntity:
+		if key == "consumer_id" {
+			return &n.consumerID
+		}
+	}
+	return nil
+}
+
+// scanCollect validates the object at t[i] exactly as skipValue would and
+// stores the values group g wants in s.nested. It returns the index after
+// the object.
+func (s *jsonState) scanCollect(t string, i, depth int, g nestGroup) (int, string) {
+	i = skipJSONSpace(t, i+1)
+	if i < len(t) && t[i] == '}' {
+		return i + 1, ""
+	}
+	for {
+		if i >= len(t) || t[i] != '"' {
+			return i, errAt("missing '\"' before an object key", i, t)
+		}
+		ke, esc := scanString(t, i+1)
+		if ke < 0 {
+			return i, errAt("missing closing '\"' of an object key", i, t)
+		}
+		key := t[i+1 : ke]
+		if esc { // rare: keys are plain words
+			key = string(unescapeJSON(nil, key))
+		}
+		i = skipJSONSpace(t, ke+1)
+		if i >= len(t) || t[i] != ':' {
+			return i, errAt("missing ':' after an object key", i, t)
+		}
+		i = skipJSONSpace(t, i+1)
+		v := jv{off: uint32(i)}
+		var msg string
+		switch {
+		case i < len(t) && t[i] == '"':
+			j, esc := scanString(t, i+1)
+			if j < 0 {
+				return i, errAt("missing closing '\"'", i, t)
+			}
+			i, v.kind, v.esc = j+1, '"', esc
+		case g == ngRequest && key == "headers" && i < len(t) && t[i] == '{' && !s.nested.request[nrHeaders].ok():
+			i, msg = s.scanCollect(t, i, depth+1, ngHeaders)
+			v.kind = '{'
+		default:
+			i, v.kind, msg = skipValue(t, i, depth)
+		}
+		if msg != "" {
+			return i, msg
+		}
+		v.end = uint32(i)
+		if p := s.slot(g, key); p != nil && !p.ok() {
+			*p = v
+		}
+		i = skipJSONSpace(t, i)
+		if i >= len(t) {
+			return i, errAt("missing '}'", i, t)
+		}
+		switch t[i] {
+		case ',':
+			i = skipJSONSpace(t, i+1)
+			continue
+		case '}':
+			return i + 1, ""
+		}
+		return i, errAt("missing ',' after an object value", i, t)
+	}
+}
+
+// eachKey calls fn with every key of the validated object obj and its
+// value, in order, stopping when fn returns false. It is for error
+// messages, off the hot path.
+func (s *jsonState) eachKey(obj jv, fn func(key string, v jv) bool) {
 	if obj.kind != '{' {
 		return
 	}
@@ -404,11 +568,12 @@ func (s *jsonState) eachKey(obj jv, fn func(key string) bool) {
 	i := skipJSONSpace(t, int(obj.off)+1)
 	for i < len(t) && t[i] == '"' {
 		ke, _ := scanString(t, i+1)
-		if !fn(string(unescapeJSON(nil, t[i+1:ke]))) {
+		key := string(unescapeJSON(nil, t[i+1:ke]))
+		v := skipValid(t, skipJSONSpace(t, skipJSONSpace(t, ke+1)+1))
+		if !fn(key, v) {
 			return
 		}
-		i = skipJSONSpace(t, skipJSONSpace(t, ke+1)+1)
-		i = skipJSONSpace(t, int(skipValid(t, i).end))
+		i = skipJSONSpace(t, int(v.end))
 		if i < len(t) && t[i] == ',' {
 			i = skipJSONSpace(t, i+1)
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gatewatch/gatewatch/detectors"
@@ -162,8 +163,9 @@ func FuzzScanJSON(f *testing.F) {
 		// Values read through the scanner equal encoding/json's, for
 		// top-level keys that occur once.
 		seen := map[string]int{}
+		vals := map[string]jv{}
 		root := jv{off: 0, end: uint32(len(t0)), kind: '{'}
-		s.eachKey(root, func(k string) bool { seen[k]++; return true })
+		s.eachKey(root, func(k string, v jv) bool { seen[k]++; vals[k] = v; return true })
 		var m map[string]json.RawMessage
 		dec := json.NewDecoder(strings.NewReader(in))
 		dec.UseNumber()
@@ -174,11 +176,9 @@ func FuzzScanJSON(f *testing.F) {
 			if seen[k] != 1 {
 				continue
 			}
-			var out [1]jv
-			s.lookup(root, []string{k}, out[:])
-			v := out[0]
+			v := vals[k]
 			if !v.ok() {
-				t.Fatalf("key %q not found by lookup", k)
+				t.Fatalf("key %q not found by eachKey", k)
 			}
 			if got := strings.TrimSpace(t0[v.off:v.end]); !bytes.Equal(bytes.TrimSpace(raw), []byte(got)) {
 				t.Fatalf("key %q: span %q, encoding/json %q", k, got, raw)
@@ -272,5 +272,51 @@ func TestHasJSONEscape(t *testing.T) {
 		if !c.want && string(unescapeJSON(nil, c.in)) != c.in {
 			t.Errorf("unescapeJSON changes %q, which hasJSONEscape called plain", c.in)
 		}
+	}
+}
+
+// Nested values are collected during the one pass: within an object the
+// first occurrence of a key counts (as a lookup by key finds it), while a
+// repeated top-level key counts with its last value, like every other
+// top-level key.
+func TestScanJSONNestedValues(t *testing.T) {
+	const kongHead = `{"started_at":1700000000123,"client_ip":"192.0.2.9","latencies":{"kong":1,"request":7},"response":{"headers":{"status":1},"status":201,"size":3},`
+	kong := detectors.FormatKongJSON
+	for _, c := range []struct {
+		name   string
+		line   string
+		forced detectors.Format
+		want   jsonWant
+		reason Reason // "" = accepted
+	}{
+		{"order and spacing", kongHead + `"request" : { "headers" : { "x-forwarded-for" : ["198.51.100.1","198.51.100.2"], "user-agent":["ua/1","ua/2"] }, "uri":"/a?b=1", "querystring":{"method":"NO"}, "method":"PUT" }}`, 0,
+			jsonWant{time: "2023-11-14T22:13:20.123Z", ip: "192.0.2.9", method: "PUT", path: "/a", query: "b=1", status: 201, bytes: 3,
+				latency: 7 * time.Millisecond, ua: "ua/1", xff: "198.51.100.1, 198.51.100.2", format: kong}, ""},
+		{"first key in an object wins", kongHead + `"request":{"method":"GET","uri":"/first","method":"POST","uri":"/second","headers":{"host":"a.example"},"headers":{"host":"b.example"}}}`, 0,
+			jsonWant{time: "2023-11-14T22:13:20.123Z", ip: "192.0.2.9", method: "GET", path: "/first", status: 201, bytes: 3,
+				latency: 7 * time.Millisecond, host: "a.example", format: kong}, ""},
+		{"last top-level key wins", kongHead + `"request":{"method":"GET","uri":"/old","headers":{"host":"old.example"}},"request":{"uri":"/new"}}`, 0,
+			jsonWant{time: "2023-11-14T22:13:20.123Z", ip: "192.0.2.9", path: "/new", status: 201, bytes: 3,
+				latency: 7 * time.Millisecond, format: kong}, ""},
+		{"object then string", kongHead + `"request":{"method":"GET","uri":"/old"},"request":"GET /x HTTP/1.1"}`, kong,
+			jsonWant{}, ReasonBadField},
+		{"consumer fallback", kongHead + `"request":{"method":"GET","uri":"/"},"consumer":{"id":"c-1","username":""},"authenticated_entity":{"consumer_id":"c-2"}}`, 0,
+			jsonWant{time: "2023-11-14T22:13:20.123Z", ip: "192.0.2.9", method: "GET", path: "/", status: 201, bytes: 3,
+				latency: 7 * time.Millisecond, user: "c-1", format: kong}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var ev detectors.Event
+			err := newJSONTestParser(t, Options{Format: c.forced}).Parse(c.line, &ev)
+			if c.reason != "" {
+				if ReasonOf(err) != c.reason {
+					t.Fatalf("err %v, want %s", err, c.reason)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkJSONEvent(t, &ev, c.want)
+		})
 	}
 }

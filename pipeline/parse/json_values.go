@@ -40,163 +40,168 @@ type jsonKeys struct {
 	logger, ts, size, userID jv
 }
 
-func (k *jsonKeys) set(key string, v jv) {
+// slot returns where the value of a top-level key goes (nil for keys no
+// format reads) and, for keys whose object holds nested values a format
+// reads, the group scanCollect gathers them into. One switch per key: it
+// compiles to a search by length, then by value, and does not allocate.
+func (k *jsonKeys) slot(key string) (*jv, nestGroup) {
 	switch key {
 	case "status":
-		k.status = v
+		return &k.status, ngNone
 	case "request":
-		k.request = v
+		return &k.request, ngRequest
 	case "host":
-		k.host = v
+		return &k.host, ngNone
 	case "user":
-		k.user = v
+		return &k.user, ngNone
 	case "path":
-		k.path = v
+		return &k.path, ngNone
 	case "method":
-		k.method = v
+		return &k.method, ngNone
 	case "duration":
-		k.duration = v
+		return &k.duration, ngNone
 	case "bytes_sent":
-		k.bytesSent = v
+		return &k.bytesSent, ngNone
 
 	case "time_local":
-		k.timeLocal = v
+		return &k.timeLocal, ngNone
 	case "time_iso8601":
-		k.timeISO = v
+		return &k.timeISO, ngNone
 	case "msec":
-		k.msec = v
+		return &k.msec, ngNone
 	case "remote_addr":
-		k.remoteAddr = v
+		return &k.remoteAddr, ngNone
 	case "remote_user":
-		k.remoteUser = v
+		return &k.remoteUser, ngNone
 	case "request_method":
-		k.requestMethod = v
+		return &k.requestMethod, ngNone
 	case "request_uri":
-		k.requestURI = v
+		return &k.requestURI, ngNone
 	case "uri":
-		k.uri = v
+		return &k.uri, ngNone
 	case "args":
-		k.args = v
+		return &k.args, ngNone
 	case "query_string":
-		k.queryString = v
+		return &k.queryString, ngNone
 	case "body_bytes_sent":
-		k.bodyBytesSent = v
+		return &k.bodyBytesSent, ngNone
 	case "request_time":
-		k.requestTime = v
+		return &k.requestTime, ngNone
 	case "upstream_response_time":
-		k.upstreamRespTime = v
+		return &k.upstreamRespTime, ngNone
 	case "http_user_agent":
-		k.httpUserAgent = v
+		return &k.httpUserAgent, ngNone
 	case "http_x_forwarded_for":
-		k.httpXFF = v
+		return &k.httpXFF, ngNone
 	case "http_host":
-		k.httpHost = v
+		return &k.httpHost, ngNone
 
 	case "start_time":
-		k.startTime = v
+		return &k.startTime, ngNone
 	case "x-envoy-origin-path", "x-envoy-original-path":
-		k.originPath = v
+		return &k.originPath, ngNone
 	case "response_code":
-		k.responseCode = v
+		return &k.responseCode, ngNone
 	case "x-forwarded-for", "x_forwarded_for":
-		k.xff = v
+		return &k.xff, ngNone
 	case "user-agent", "user_agent":
-		k.userAgent = v
+		return &k.userAgent, ngNone
 	case ":authority", "authority":
-		k.authority = v
+		return &k.authority, ngNone
 	case "downstream_remote_address":
-		k.downstreamRemote = v
+		return &k.downstreamRemote, ngNone
 	case "downstream_direct_remote_address":
-		k.downstreamDirect = v
+		return &k.downstreamDirect, ngNone
 
 	case "started_at":
-		k.startedAt = v
+		return &k.startedAt, ngNone
 	case "latencies":
-		k.latencies = v
+		return &k.latencies, ngLatencies
 	case "client_ip":
-		k.clientIP = v
+		return &k.clientIP, ngNone
 	case "response":
-		k.response = v
+		return &k.response, ngResponse
 	case "consumer":
-		k.consumer = v
+		return &k.consumer, ngConsumer
 	case "authenticated_entity":
-		k.authEntity = v
+		return &k.authEntity, ngAuthEntity
 
 	case "requestId", "extendedRequestId":
 		if !k.requestID.ok() {
-			k.requestID = v
+			return &k.requestID, ngNone
 		}
 	case "ip":
-		k.ip = v
+		return &k.ip, ngNone
 	case "sourceIp":
-		k.sourceIP = v
+		return &k.sourceIP, ngNone
 	case "caller":
-		k.caller = v
+		return &k.caller, ngNone
 	case "requestTime":
-		k.requestTimeCLF = v
+		return &k.requestTimeCLF, ngNone
 	case "requestTimeEpoch":
-		k.requestTimeEpoch = v
+		return &k.requestTimeEpoch, ngNone
 	case "httpMethod":
-		k.httpMethod = v
+		return &k.httpMethod, ngNone
 	case "resourcePath":
-		k.resourcePath = v
+		return &k.resourcePath, ngNone
 	case "routeKey":
-		k.routeKey = v
+		return &k.routeKey, ngNone
 	case "responseLength":
-		k.responseLength = v
+		return &k.responseLength, ngNone
 	case "responseLatency":
-		k.responseLatency = v
+		return &k.responseLatency, ngNone
 	case "integrationLatency":
-		k.integrationLatency = v
+		return &k.integrationLatency, ngNone
 	case "principalId":
-		k.principalID = v
+		return &k.principalID, ngNone
 	case "sub":
-		k.sub = v
+		return &k.sub, ngNone
 	case "apiKeyId":
-		k.apiKeyID = v
+		return &k.apiKeyID, ngNone
 	case "userAgent":
-		k.awsUserAgent = v
+		return &k.awsUserAgent, ngNone
 	case "domainName":
-		k.domainName = v
+		return &k.domainName, ngNone
 
 	case "StartUTC":
-		k.startUTC = v
+		return &k.startUTC, ngNone
 	case "StartLocal":
-		k.startLocal = v
+		return &k.startLocal, ngNone
 	case "Duration":
-		k.tDuration = v
+		return &k.tDuration, ngNone
 	case "ClientAddr":
-		k.clientAddr = v
+		return &k.clientAddr, ngNone
 	case "ClientHost":
-		k.clientHost = v
+		return &k.clientHost, ngNone
 	case "ClientUsername":
-		k.clientUsername = v
+		return &k.clientUsername, ngNone
 	case "RequestMethod":
-		k.reqMethod = v
+		return &k.reqMethod, ngNone
 	case "RequestPath":
-		k.reqPath = v
+		return &k.reqPath, ngNone
 	case "RequestHost":
-		k.reqHost = v
+		return &k.reqHost, ngNone
 	case "DownstreamStatus":
-		k.downStatus = v
+		return &k.downStatus, ngNone
 	case "OriginStatus":
-		k.originStatus = v
+		return &k.originStatus, ngNone
 	case "DownstreamContentSize":
-		k.downSize = v
+		return &k.downSize, ngNone
 	case "request_User-Agent":
-		k.reqUA = v
+		return &k.reqUA, ngNone
 	case "request_X-Forwarded-For":
-		k.reqXFF = v
+		return &k.reqXFF, ngNone
 
 	case "logger":
-		k.logger = v
+		return &k.logger, ngNone
 	case "ts":
-		k.ts = v
+		return &k.ts, ngNone
 	case "size":
-		k.size = v
+		return &k.size, ngNone
 	case "user_id":
-		k.userID = v
+		return &k.userID, ngNone
 	}
+	return nil, ngNone
 }
 
 // jsonField is a canonical field name of Options.JSONFields.
