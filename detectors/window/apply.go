@@ -221,3 +221,69 @@ func distinctTrim(scores []int64, at, maxWin int64, capN int) (cut int64, evict 
 	}
 	return noTime, false
 }
+
+// watermarks track the newest event time per stream (Kafka partition) and
+// overall. A batch from one stream is judged for lateness against that
+// stream's own progress: partitions are consumed at different speeds (a
+// backlog, a slow broker, a new assignment), and judging a lagging
+// partition against the fastest one would drop its events as late although
+// each partition is in order. Batches without a stream (files) or with
+// several use the overall watermark, which also bounds what is kept.
+type watermarks struct {
+	global  int64
+	streams map[string]int64
+}
+
+func newWatermarks() watermarks {
+	return watermarks{global: noTime, streams: make(map[string]int64)}
+}
+
+// soleStream is the batch's stream when it marks exactly one.
+func soleStream(b *Batch) (string, bool) {
+	if len(b.marks) != 1 {
+		return "", false
+	}
+	for st := range b.marks {
+		return st, true
+	}
+	return "", false
+}
+
+// base is the watermark b's operations are judged against.
+func (w *watermarks) base(b *Batch) int64 {
+	if st, ok := soleStream(b); ok {
+		if wm, ok := w.streams[st]; ok {
+			return wm
+		}
+		return noTime
+	}
+	return w.global
+}
+
+// advance records wm, the watermark after applying b.
+func (w *watermarks) advance(b *Batch, wm int64) {
+	if st, ok := soleStream(b); ok {
+		w.streams[st] = wm
+	} else {
+		for st := range b.marks {
+			w.streams[st] = max(w.streams[st], wm)
+		}
+	}
+	w.global = max(w.global, wm)
+}
+
+// of is the watermark to store with stream's applied offset.
+func (w *watermarks) of(stream string) int64 {
+	if wm, ok := w.streams[stream]; ok {
+		return wm
+	}
+	return w.global
+}
+
+// restore takes over a stream's watermark stored with its applied offset.
+func (w *watermarks) restore(stream string, wm int64) {
+	if old, ok := w.streams[stream]; !ok || wm > old {
+		w.streams[stream] = wm
+	}
+	w.global = max(w.global, wm)
+}

@@ -33,13 +33,18 @@
 //
 // # Lateness
 //
-// Each store keeps a watermark, the newest event time it has applied.
-// Operations are judged in batch order: one older than watermark-Lateness
-// (default 2 min) is dropped and counted (Result.Late, Late()); others
-// update their bucket. Judging in order, not per batch, makes the outcome
-// independent of batch boundaries. The watermark is saved with the applied
-// offsets and restored by AppliedOffsets, so a worker that takes over a
-// stream judges as its previous owner did. Each worker has its own
+// Each store keeps a watermark, the newest event time it has applied, per
+// stream (Kafka partition) and overall. A batch that marks one stream is
+// judged against that stream's watermark, others against the overall one:
+// partitions are consumed at different speeds (a backlog, a new
+// assignment), and judging a lagging partition against the fastest would
+// drop its in-order events as late. Operations are judged in batch order:
+// one older than watermark-Lateness (default 2 min) is dropped and counted
+// (Result.Late, Late()); others update their bucket. Judging in order, not
+// per batch, makes the outcome independent of batch boundaries. A stream's
+// watermark is saved with its applied offset and restored by
+// AppliedOffsets, so a worker that takes over a stream judges as its
+// previous owner did. What is kept (retention) follows the overall
 // watermark.
 //
 // # Redis layout and cost

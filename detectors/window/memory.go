@@ -18,7 +18,7 @@ type Memory struct {
 	mu      sync.Mutex
 	s       *schema
 	ents    map[gkey]*ment
-	wm      int64
+	wms     watermarks
 	late    int64
 	applied map[string]appliedMark
 	closed  bool
@@ -157,7 +157,7 @@ func NewMemory(s Schema) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Memory{s: cs, ents: make(map[gkey]*ment), wm: noTime, applied: make(map[string]appliedMark)}, nil
+	return &Memory{s: cs, ents: make(map[gkey]*ment), wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
 }
 
 func (m *Memory) newEnt(f *cfamily) *ment {
@@ -221,10 +221,10 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	}
 	s := m.s
 	p := &m.p
-	if err := s.plan(b, m.wm, p); err != nil {
+	if err := s.plan(b, m.wms.base(b), p); err != nil {
 		return nil, err
 	}
-	m.wm = p.wm
+	m.wms.advance(b, p.wm)
 	m.late += p.nLate
 
 	m.gents = m.gents[:0]
@@ -393,7 +393,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		}
 	}
 	for st, off := range b.marks {
-		m.applied[st] = appliedMark{off: off, wm: m.wm}
+		m.applied[st] = appliedMark{off: off, wm: m.wms.of(st)}
 	}
 	m.sweepIn -= len(b.ops)
 	if m.sweepIn <= 0 {
@@ -506,12 +506,12 @@ func (m *Memory) trim(cm *cmetric, d *mdis, at int64) {
 // (RedisStore lets their keys expire).
 func (m *Memory) sweep() {
 	m.sweepIn = max(len(m.ents), 4096)
-	if m.wm == noTime {
+	if m.wms.global == noTime {
 		return
 	}
 	for k, e := range m.ents {
 		f := &m.s.fams[k.f]
-		if e.at < m.wm-m.s.lateness-f.retain {
+		if e.at < m.wms.global-m.s.lateness-f.retain {
 			delete(m.ents, k)
 		}
 	}
@@ -529,7 +529,7 @@ func (m *Memory) AppliedOffsets(ctx context.Context, streams []string) (map[stri
 			continue
 		}
 		out[st] = a.off
-		m.wm = max(m.wm, a.wm)
+		m.wms.restore(st, a.wm)
 	}
 	return out, nil
 }

@@ -44,7 +44,7 @@ type RedisStore struct {
 	cluster bool
 
 	mu      sync.Mutex
-	wm      int64
+	wms     watermarks
 	late    int64
 	cache   map[gkey]*rent
 	pending []func(redis.Pipeliner)
@@ -141,7 +141,7 @@ func NewRedis(client redis.UniversalClient, s Schema, opts RedisOptions) (*Redis
 	return &RedisStore{
 		c: client, s: cs, o: opts, cluster: cluster,
 		applied: opts.Prefix + ":applied",
-		wm:      noTime, cache: make(map[gkey]*rent),
+		wms:     newWatermarks(), cache: make(map[gkey]*rent),
 		mem: make(map[memKey]int64),
 		now: time.Now,
 	}, nil
@@ -227,7 +227,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	defer r.mu.Unlock()
 	s := r.s
 	p := &r.p
-	if err := s.plan(b, r.wm, p); err != nil {
+	if err := s.plan(b, r.wms.base(b), p); err != nil {
 		return nil, err
 	}
 	nowMs := r.now().UnixMilli()
@@ -433,7 +433,11 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	if len(b.marks) > 0 && !done {
 		args := make([]any, 0, 2*len(b.marks))
 		for st, off := range b.marks {
-			args = append(args, st, strconv.FormatInt(off, 10)+":"+strconv.FormatInt(p.wm, 10))
+			wm := p.wm
+			if _, sole := soleStream(b); !sole {
+				wm = max(wm, r.wms.of(st))
+			}
+			args = append(args, st, strconv.FormatInt(off, 10)+":"+strconv.FormatInt(wm, 10))
 		}
 		pipe.HSet(ctx, r.applied, args...)
 		pipe.Expire(ctx, r.applied, r.o.AppliedTTL)
@@ -446,7 +450,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	// Committed: from here on only the optional read-only round trip may
 	// fail, and then the views fall back to what they already know.
 	r.uncertain = false
-	r.wm = p.wm
+	r.wms.advance(b, p.wm)
 	r.late += p.nLate
 	r.pending = r.pending[:0]
 	r.fixups(ctx, b, bases, reads)
@@ -927,11 +931,11 @@ func parseField(f *cfamily, k string) (m, tier int, idx int64, ok bool) {
 
 func (r *RedisStore) sweep() {
 	r.sweepIn = max(len(r.cache), 4096)
-	if r.wm == noTime {
+	if r.wms.global == noTime {
 		return
 	}
 	for k, e := range r.cache {
-		if e.at < r.wm-r.s.lateness-r.s.fams[k.f].retain {
+		if e.at < r.wms.global-r.s.lateness-r.s.fams[k.f].retain {
 			delete(r.cache, k)
 		}
 	}
@@ -978,7 +982,7 @@ func (r *RedisStore) AppliedOffsets(ctx context.Context, streams []string) (map[
 		}
 		out[st] = off
 		if wm, err := strconv.ParseInt(wmS, 10, 64); err == nil && wm != math.MinInt64 {
-			r.wm = max(r.wm, wm)
+			r.wms.restore(st, wm)
 		}
 	}
 	return out, nil
