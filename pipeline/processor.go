@@ -72,6 +72,7 @@ type procState struct {
 	info    []detectors.RouteInfo
 	dead    []source.DeadLetter
 	applied []detectors.StreamOffset
+	offsets []partOffset
 }
 
 // NewProcessor checks the configuration and builds a Processor.
@@ -109,6 +110,7 @@ func (p *Processor) Handle(ctx context.Context, batch []source.Message) error {
 	st.info = st.info[:0]
 	st.dead = st.dead[:0]
 	st.applied = st.applied[:0]
+	st.offsets = st.offsets[:0]
 	start := time.Now()
 	var unwrap *envelope.Unwrapper
 	if len(batch) > 0 {
@@ -155,6 +157,9 @@ func (p *Processor) Handle(ctx context.Context, batch []source.Message) error {
 		}
 	}
 	p.sum.addLines(len(batch))
+	for _, o := range st.offsets {
+		st.applied = append(st.applied, detectors.StreamOffset{Stream: Stream(o.topic, o.partition), Offset: o.offset})
+	}
 
 	if len(st.dead) > 0 && p.cfg.DeadLetters != nil {
 		if err := p.cfg.DeadLetters.Write(ctx, st.dead); err != nil {
@@ -205,21 +210,26 @@ func (p *Processor) deadLetter(st *procState, msg *source.Message, reason parse.
 }
 
 // noteOffset keeps the highest offset per Kafka partition in the batch, so
-// the window store can record what it has applied.
+// the window store can record what it has applied. Stream names are built
+// once per batch, not per record.
 func (p *Processor) noteOffset(st *procState, pos detectors.Position) {
 	if pos.Topic == "" {
 		return
 	}
-	stream := Stream(pos.Topic, pos.Partition)
-	for i := range st.applied {
-		if st.applied[i].Stream == stream {
-			if pos.Offset > st.applied[i].Offset {
-				st.applied[i].Offset = pos.Offset
-			}
+	for i := range st.offsets {
+		o := &st.offsets[i]
+		if o.partition == pos.Partition && o.topic == pos.Topic {
+			o.offset = max(o.offset, pos.Offset)
 			return
 		}
 	}
-	st.applied = append(st.applied, detectors.StreamOffset{Stream: stream, Offset: pos.Offset})
+	st.offsets = append(st.offsets, partOffset{topic: pos.Topic, partition: pos.Partition, offset: pos.Offset})
+}
+
+type partOffset struct {
+	topic     string
+	partition int32
+	offset    int64
 }
 
 // Stream names a Kafka partition the way the window store records it.
