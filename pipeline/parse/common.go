@@ -191,10 +191,11 @@ func splitURI(u string) (path, query string) {
 	return u, ""
 }
 
-// parseRFC3339UTC parses "2016-04-15T20:17:00.310Z" and
-// "2025-12-31T17:37:40.493035218+01:00" (a space may stand for the 'T'; a
-// missing zone means UTC) into UTC without time.Parse, which costs an
-// allocation-free but slow generic layout walk on the hot path.
+// parseRFC3339UTC parses "2016-04-15T20:17:00.310Z",
+// "2025-12-31T17:37:40.493035218+01:00" and "...+0100" (a space may stand
+// for the 'T'; a missing zone means UTC) into UTC without time.Parse, which
+// walks a generic layout and allocates a zone for non-UTC offsets. It is on
+// the hot path of Envoy, ALB and every JSON format.
 func parseRFC3339UTC(s string) (time.Time, bool) {
 	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, false
@@ -226,10 +227,10 @@ func parseRFC3339UTC(s string) (time.Time, bool) {
 	offset := 0
 	switch {
 	case rest == "" || rest == "Z" || rest == "z":
-	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+	case (rest[0] == '+' || rest[0] == '-') && (len(rest) == 6 && rest[3] == ':' || len(rest) == 5):
 		oh, okh := atoi2(rest[1:3])
-		om, okm := atoi2(rest[4:6])
-		if !okh || !okm {
+		om, okm := atoi2(rest[len(rest)-2:])
+		if !okh || !okm || oh > 23 || om > 59 {
 			return time.Time{}, false
 		}
 		offset = oh*3600 + om*60

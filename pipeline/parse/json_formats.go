@@ -279,7 +279,7 @@ func (p *Parser) fillEnvoyJSON(ev *detectors.Event) error {
 	if !k.startTime.ok() {
 		return jsonMissingTime("start_time")
 	}
-	t, ok := parseRFC3339(s.text(k.startTime))
+	t, ok := parseRFC3339UTC(s.text(k.startTime))
 	if !ok {
 		return jsonBadTime("start_time")
 	}
@@ -450,13 +450,13 @@ func (p *Parser) fillTraefikJSON(ev *detectors.Event) error {
 	k := &s.keys
 	switch {
 	case k.startUTC.ok():
-		t, ok := parseRFC3339(s.text(k.startUTC))
+		t, ok := parseRFC3339UTC(s.text(k.startUTC))
 		if !ok {
 			return jsonBadTime("StartUTC")
 		}
 		ev.Time = t
 	case k.startLocal.ok():
-		t, ok := parseRFC3339(s.text(k.startLocal))
+		t, ok := parseRFC3339UTC(s.text(k.startLocal))
 		if !ok {
 			return jsonBadTime("StartLocal")
 		}

@@ -92,62 +92,6 @@ func parseEpoch(s string, unit int64) (time.Time, bool) {
 	return time.Unix(0, ns).UTC(), true
 }
 
-// parseRFC3339 parses "2006-01-02T15:04:05[.999999999][Z|±07:00|±0700]"
-// (a space may replace the T; no zone means UTC) into UTC, by hand: it is
-// on the hot path of every JSON format and time.Parse allocates a zone for
-// non-UTC offsets.
-func parseRFC3339(s string) (time.Time, bool) {
-	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-		s[13] != ':' || s[16] != ':' {
-		return time.Time{}, false
-	}
-	year, ok1 := atoiN(s[0:4])
-	mon, ok2 := atoi2(s[5:7])
-	day, ok3 := atoi2(s[8:10])
-	hh, ok4 := atoi2(s[11:13])
-	mm, ok5 := atoi2(s[14:16])
-	ss, ok6 := atoi2(s[17:19])
-	// Years before 1970 are a broken clock or garbage; a zero time would
-	// also read as "no time" downstream.
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || year < 1970 || mon < 1 || mon > 12 || day < 1 || day > 31 ||
-		hh > 23 || mm > 59 || ss > 60 {
-		return time.Time{}, false
-	}
-	rest := s[19:]
-	nsec := 0
-	if len(rest) > 0 && (rest[0] == '.' || rest[0] == ',') {
-		i := 1
-		scale := 100000000
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			nsec += int(rest[i]-'0') * scale
-			scale /= 10
-			i++
-		}
-		if i == 1 {
-			return time.Time{}, false
-		}
-		rest = rest[i:]
-	}
-	offset := 0
-	switch {
-	case rest == "" || rest == "Z" || rest == "z":
-	case (rest[0] == '+' || rest[0] == '-') && (len(rest) == 6 && rest[3] == ':' || len(rest) == 5):
-		oh, okh := atoi2(rest[1:3])
-		om, okm := atoi2(rest[len(rest)-2:])
-		if !okh || !okm || oh > 23 || om > 59 {
-			return time.Time{}, false
-		}
-		offset = oh*3600 + om*60
-		if rest[0] == '-' {
-			offset = -offset
-		}
-	default:
-		return time.Time{}, false
-	}
-	t := time.Date(year, time.Month(mon), day, hh, mm, ss, nsec, time.UTC)
-	return t.Add(-time.Duration(offset) * time.Second), true
-}
-
 // parseAnyTime reads a timestamp whose shape is not fixed by the format:
 // nginx's time_local may hold $time_local (CLF) or $time_iso8601 (as in
 // nginx-proxy's LOG_JSON), custom keys may hold an epoch.
@@ -160,7 +104,7 @@ func parseAnyTime(s string) (time.Time, bool) {
 		return t, ok && t.Year() >= 1970
 	}
 	if len(s) >= 19 && s[4] == '-' {
-		return parseRFC3339(s)
+		return parseRFC3339UTC(s)
 	}
 	if s[0] >= '0' && s[0] <= '9' {
 		return parseEpoch(s, 0)
