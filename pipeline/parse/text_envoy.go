@@ -118,7 +118,14 @@ func envoyClient(trusted []netip.Prefix, xff string) netip.Addr {
 	if i := strings.LastIndexByte(xff, ','); i >= 0 {
 		rest, last = xff[:i], xff[i+1:]
 	}
-	peer, ok := detectors.ParseAddr(strings.TrimSpace(last))
+	last = strings.TrimSpace(last)
+	// A hop may be a bracketed IPv6 address without a port ("[fd00::1]",
+	// as in the crowdsec envoy-logs fixture); netip accepts brackets only
+	// with a port, so they are dropped here.
+	if len(last) > 2 && last[0] == '[' && last[len(last)-1] == ']' {
+		last = last[1 : len(last)-1]
+	}
+	peer, ok := detectors.ParseAddr(last)
 	if !ok {
 		return netip.Addr{}
 	}

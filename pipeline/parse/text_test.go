@@ -82,6 +82,9 @@ func TestParseTextFormats(t *testing.T) {
 			"curl/8.4.0", "", "203.0.113.9, 198.51.100.23, 10.0.0.5", detectors.FormatNginxMain}},
 		{"nginx_main.log", 3, textWant{"2023-11-20T14:37:49Z", "10.0.0.7", "GET", "/search", `q=\x22%3E%3Cscript%3E`, 404, "", 0, 153,
 			`Mozilla/5.0 \x22quoted\x22 \"bot\"`, "", "198.51.100.24", detectors.FormatNginxMain}},
+		// elastic/beats nginx access fixture: the default nginx.conf "main" format with no X-Forwarded-For
+		{"nginx_main.log", 4, textWant{"2017-05-29T19:02:48Z", "172.17.0.1", "GET", "/stringpatch", "", 404, "", 0, 612,
+			"Mozilla/5.0 (Windows NT 6.1; rv:15.0) Gecko/20120716 Firefox/15.0a2", "", "", detectors.FormatNginxMain}},
 		// Apache common
 		{"apache_common.log", 1, textWant{"2021-09-30T08:00:55Z", "172.17.0.1", "GET", "/.htpasswd", "", 403, "", 0, 199, "", "", "", detectors.FormatApacheCommon}},
 		{"apache_common.log", 2, textWant{"2021-09-30T08:00:55Z", "172.17.0.1", "GET", "/.listing", "", 404, "", 0, 196, "", "", "", detectors.FormatApacheCommon}},
@@ -114,11 +117,19 @@ func TestParseTextFormats(t *testing.T) {
 		{"haproxy.log", 1, textWant{"2015-01-14T12:48:57.127Z", "117.136.40.129", "GET", "/xxx/xxx", "", 200, "", 173 * time.Millisecond, 739, "", "", "", detectors.FormatHAProxy}},
 		{"haproxy.log", 2, textWant{"2021-03-12T06:56:28.088Z", "22.118.26.10", "GET", "/", "", 200, "", 1264 * time.Millisecond, 20602, "", "", "", detectors.FormatHAProxy}},
 		{"haproxy.log", 3, textWant{"2009-02-06T12:14:14.655Z", "10.0.1.2", "GET", "/index.html", "lang=fr", 200, "", 109 * time.Millisecond, 2750, "", "", "", detectors.FormatHAProxy}},
+		// elastic/beats filebeat haproxy module fixtures: captured headers, and <NOSRV> with -1 timers (Tt is still known)
+		{"haproxy.log", 4, textWant{"2018-07-30T09:03:52.726Z", "1.2.3.4", "GET", "/component---src-pages-index-js-4b15624544f97cf0bb8f.js", "", 304, "", 2 * time.Millisecond, 168, "", "", "", detectors.FormatHAProxy}},
+		{"haproxy.log", 5, textWant{"2018-12-10T12:01:46.395Z", "127.0.0.1", "GET", "/", "", 503, "", 0, 213, "", "", "", detectors.FormatHAProxy}},
+		{"haproxy.log", 6, textWant{"2018-12-10T15:48:56.017Z", "127.0.0.1", "GET", "/foo", "", 503, "", 0, 213, "", "", "", detectors.FormatHAProxy}},
 		// Envoy default text: the client is the right-most XFF hop
 		{"envoy_text.log", 1, textWant{"2016-04-15T20:17:00.31Z", "10.0.35.28", "POST", "/api/v1/locations", "", 204, "", 226 * time.Millisecond, 0, "nsq2http", "locations", "10.0.35.28", detectors.FormatEnvoyText}},
 		{"envoy_text.log", 2, textWant{"2025-12-31T16:37:40.479Z", "10.0.0.12", "GET", "/assets/image.webp", "v=3", 200, "", 11 * time.Millisecond, 121258,
 			"Mozilla/4.0 (Windows NT 9.0; Win64; x64; rv:136.0) Gecko/20101 Firefox/136.0", "www.example.com", "198.51.100.7, 10.0.0.12", detectors.FormatEnvoyText}},
 		{"envoy_text.log", 3, textWant{"2025-12-31T17:22:06.456Z", "192.168.1.45", "POST", "/login", "", 429, "", 0, 18, "python-requests/2.31.0", "auth.example.com", "192.168.1.45", detectors.FormatEnvoyText}},
+		// crowdsec envoy-logs: a bracketed IPv6 hop with no port, a v4 chain, and a v6 chain whose last hop has a port
+		{"envoy_text.log", 4, textWant{"2026-01-24T01:34:36.743Z", "fd00:1234:5678::5a24", "GET", "/test", "", 200, "", 50 * time.Millisecond, 256, "curl/8.10.1", "example.com", "[fd00:1234:5678::5a24]", detectors.FormatEnvoyText}},
+		{"envoy_text.log", 5, textWant{"2026-01-24T01:37:00Z", "10.42.0.1", "GET", "/api/proxy", "", 200, "", 30 * time.Millisecond, 512, "Mozilla/5.0", "proxy.example.com", "192.168.1.100, 10.42.0.1", detectors.FormatEnvoyText}},
+		{"envoy_text.log", 6, textWant{"2026-01-24T01:38:00Z", "fd00:1234:5678::1", "POST", "/api/proxy6", "", 201, "", 40 * time.Millisecond, 1024, "curl/8.10.1", "proxy6.example.com", "fd00:1234:5678::5a24, [fd00:1234:5678::1]:54321", detectors.FormatEnvoyText}},
 		// AWS ALB
 		{"aws_alb.log", 1, textWant{"2023-04-26T12:22:55.463821Z", "192.168.1.10", "GET", "/", "", 200, "", time.Millisecond, 366, "curl/7.46.0", "www.example.com", "", detectors.FormatAWSALB}},
 		{"aws_alb.log", 2, textWant{"2023-04-26T12:23:00.186641Z", "192.168.1.11", "GET", "/robots.txt", "", 200, "", 171 * time.Millisecond, 57, "curl/7.46.0", "www.example.com", "", detectors.FormatAWSALB}},
@@ -189,6 +200,9 @@ func TestParseTextFiles(t *testing.T) {
 		{"aws_alb.log", detectors.FormatAWSALB, ""},
 		{"haproxy_badreq.log", 0, ReasonBadField},
 		{"haproxy_not_http.log", 0, ReasonBadField},
+		// A custom log-format (a host field before the timers, "-" for the
+		// client address) is not HAProxy's httplog; it is refused, not guessed.
+		{"haproxy_custom.log", 0, ReasonUnknown},
 	}
 	p := textParser(t, Options{})
 	for _, tc := range tests {
