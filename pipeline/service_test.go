@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -299,4 +300,122 @@ func produceGenerated(t *testing.T, addr, topic string, wrapEvery int, garbage [
 		t.Fatalf("produce: %v", err)
 	}
 	return truth, last
+}
+
+// The point of shared state: a low-and-slow credential-stuffing campaign
+// whose requests are spread round-robin over four partitions, consumed by
+// two workers of one group, each seeing only part of it. Through Redis the
+// campaign is seen whole and reported once per entity, not once per worker.
+func TestServiceTwoWorkersSeeCampaignWhole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run skipped in -short mode")
+	}
+	const topic, group = "gateway-logs", "gatewatch-pair"
+	addr := testenv.Kafka(t, 4, topic, topic+".dlq")
+	rs := testenv.Redis(t)
+
+	gcfg := generate.DefaultConfig()
+	gcfg.Attacks = []string{generate.KindCredentialStuffing}
+	gcfg.Rate = 20
+	var msgs []kafka.Message
+	var buf []byte
+	truth, err := generate.Generate(gcfg, func(ev *detectors.Event) error {
+		buf = generate.AppendLine(buf[:0], detectors.FormatNginxCombined, ev)
+		msgs = append(msgs, kafka.Message{Value: append([]byte(nil), buf...)})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.RoundRobin{}, BatchSize: 1000, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	w.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	outs := make([]string, 2)
+	dones := make([]chan error, 2)
+	svcs := make([]*Service, 2)
+	for i := range outs {
+		cfg := DefaultConfig()
+		cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID = []string{addr}, []string{topic}, group
+		cfg.Kafka.BatchSize, cfg.Kafka.BatchWait = 500, 20*time.Millisecond
+		cfg.Redis.Addrs, cfg.Redis.DB, cfg.Redis.Prefix = []string{rs.Addr}, rs.DB, "pair"
+		cfg.Metrics.Listen = ""
+		outs[i] = filepath.Join(t.TempDir(), fmt.Sprintf("worker%d.jsonl", i))
+		cfg.Detections = outs[i]
+		svc, err := NewService(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer svc.Close()
+		svcs[i] = svc
+		dones[i] = make(chan error, 1)
+		go func(i int) { dones[i] <- svc.Run(ctx) }(i)
+	}
+	deadline := time.Now().Add(120 * time.Second)
+	for !allCommitted(t, addr, topic, group) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not every record was committed within 120s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cancel()
+	for _, d := range dones {
+		if err := <-d; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	}
+
+	for i, svc := range svcs {
+		if svc.Summary().Events() == 0 {
+			t.Fatalf("worker %d processed nothing: the test did not split the traffic", i)
+		}
+		t.Logf("worker %d processed %d events", i, svc.Summary().Events())
+	}
+	var campaign *generate.Attack
+	for i, a := range truth.Attacks {
+		for _, e := range a.Entities {
+			if e.Type == "network" || e.Type == "user_agent" {
+				campaign = &truth.Attacks[i]
+			}
+		}
+	}
+	if campaign == nil {
+		t.Fatal("the generated traffic has no distributed campaign")
+	}
+	want := map[[2]string]bool{}
+	for _, e := range campaign.Entities {
+		want[[2]string{e.Type, e.Value}] = true
+	}
+	opened := map[[2]string]int{}
+	for _, out := range outs {
+		f, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var d detectors.Detection
+			if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+				t.Fatal(err)
+			}
+			k := [2]string{d.Entity.Type, d.Entity.Value}
+			if d.Kind == "credential_stuffing" && (want[k] || d.Entity.Type == "campaign") && d.Incident.State == "opened" {
+				opened[k]++
+			}
+		}
+		f.Close()
+	}
+	if len(opened) == 0 {
+		t.Fatalf("the distributed campaign (%s) was not detected by either worker", campaign.Description)
+	}
+	for k, n := range opened {
+		if n != 1 {
+			t.Errorf("%v opened %d times across the two workers, want once", k, n)
+		}
+	}
 }
