@@ -157,7 +157,9 @@ func ParseXFF(v string) []netip.Addr {
 	return out
 }
 
-// ParseAddr accepts "1.2.3.4", "1.2.3.4:80", "[::1]:80" and "::1".
+// ParseAddr accepts "1.2.3.4", "1.2.3.4:80", "[::1]:80", "[::1]" and
+// "::1". Proxies write IPv6 hops of X-Forwarded-For with brackets and no
+// port, which netip accepts only with a port.
 func ParseAddr(s string) (netip.Addr, bool) {
 	if s == "" || s == "-" {
 		return netip.Addr{}, false
@@ -167,6 +169,11 @@ func ParseAddr(s string) (netip.Addr, bool) {
 	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.Addr().Unmap(), true
+	}
+	if n := len(s); n > 2 && s[0] == '[' && s[n-1] == ']' {
+		if a, err := netip.ParseAddr(s[1 : n-1]); err == nil && a.Is6() {
+			return a.Unmap(), true
+		}
 	}
 	return netip.Addr{}, false
 }
