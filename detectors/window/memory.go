@@ -36,47 +36,75 @@ type Memory struct {
 
 type appliedMark struct{ off, wm int64 }
 
-type slot struct {
-	idx int64
-	val float64
+// A tier's ring keeps the newest rn buckets of one tier as bare values:
+// bucket i lives in slot i&(rn-1) (rn is a power of two, so a mask, not a
+// division, and also the floor modulo for i < 0). One head per ring, not
+// an index per slot, says which buckets the slots hold: (head-rn, head].
+// That halves an entity's memory and lets a view copy a run of buckets with
+// one or two memmoves.
+type rmeta struct {
+	head int64 // newest bucket written; noTime while the ring is empty
+	low  int64 // oldest bucket that may hold data (>= head-rn+1)
 }
 
-// ring keeps the newest n buckets of one tier; slot i%n holds bucket i.
-type ring []slot
-
-// Rings have a power-of-two length (see tier.rn), so a bucket's slot is a
-// mask, not a division: i & (len-1) is also the floor modulo for i < 0.
-func (r ring) add(i int64, d float64) {
-	s := &r[i&int64(len(r)-1)]
-	if s.idx != i {
-		if s.idx > i {
-			return // older than everything kept: outside every window
-		}
-		s.idx, s.val = i, 0
-	}
-	s.val += d
-}
-
-func (r ring) get(i int64) float64 {
-	s := &r[i&int64(len(r)-1)]
-	if s.idx == i {
-		return s.val
-	}
-	return 0
-}
-
-// copyTo fills vals with buckets lo, lo+1, ... (0 where the ring holds
-// another bucket), walking the ring once instead of one modulo per bucket.
-func (r ring) copyTo(lo int64, vals []float64) {
-	mask := int64(len(r) - 1)
-	for k := range vals {
-		i := lo + int64(k)
-		if s := &r[i&mask]; s.idx == i {
-			vals[k] = s.val
+// add adds d to bucket i of tier t. A bucket older than everything the ring
+// keeps is outside every window and dropped.
+func (e *ment) add(t *tier, i int64, d float64) {
+	vals := e.slots[t.off : t.off+t.rn : t.off+t.rn]
+	mask := t.rn - 1
+	m := &e.meta[t.seq]
+	switch {
+	case m.head == noTime:
+		m.head, m.low = i, i
+	case i > m.head:
+		// Slots of the buckets passed over hold buckets that leave the ring.
+		if i-m.head >= t.rn {
+			clear(vals)
 		} else {
-			vals[k] = 0
+			for k := m.head + 1; k <= i; k++ {
+				vals[k&mask] = 0
+			}
 		}
+		m.head = i
+		m.low = max(m.low, i-t.rn+1)
+	case i <= m.head-t.rn:
+		return
+	case i < m.low:
+		m.low = i
 	}
+	vals[i&mask] += d
+}
+
+// copyRun returns, copied into sl, the buckets of tier t within [lo, hi]
+// that hold data, without zeros at either end: a quiet entity's view keeps
+// one or two numbers. first is the bucket of vals[0].
+func (e *ment) copyRun(t *tier, lo, hi int64, a *arena) (first int64, vals []float64) {
+	m := &e.meta[t.seq]
+	if m.head == noTime {
+		return hi + 1, nil
+	}
+	ring := e.slots[t.off : t.off+t.rn : t.off+t.rn]
+	mask := t.rn - 1
+	lo, hi = max(lo, m.low), min(hi, m.head)
+	for lo <= hi && ring[hi&mask] == 0 {
+		hi--
+	}
+	for lo <= hi && ring[lo&mask] == 0 {
+		lo++
+	}
+	if lo > hi {
+		return hi + 1, nil
+	}
+	n := int(hi - lo + 1)
+	vals = a.take(n)
+	i, j := int(lo&mask), int(hi&mask)
+	if i <= j {
+		copy(vals, ring[i:j+1])
+	} else {
+		k := copy(vals, ring[i:])
+		copy(vals[k:], ring[:j+1])
+	}
+	return lo, vals
 }
 
 func mod(a, b int64) int64 {
@@ -145,11 +173,10 @@ func (d *mdis) reindex() {
 // through two pointers rather than four.
 type ment struct {
 	at    int64
-	slots []slot
-	dis   []mdis // per metric (zero for Count/Sum)
+	slots []float64
+	meta  []rmeta // per tier (tier.seq)
+	dis   []mdis  // per metric (zero for Count/Sum)
 }
-
-func (e *ment) ring(t *tier) ring { return ring(e.slots[t.off : t.off+t.rn : t.off+t.rn]) }
 
 // NewMemory returns an empty in-memory store for s.
 func NewMemory(s Schema) (*Memory, error) {
@@ -161,9 +188,9 @@ func NewMemory(s Schema) (*Memory, error) {
 }
 
 func (m *Memory) newEnt(f *cfamily) *ment {
-	e := &ment{at: noTime, slots: make([]slot, f.nslots), dis: make([]mdis, len(f.metrics))}
-	for i := range e.slots {
-		e.slots[i].idx = noTime
+	e := &ment{at: noTime, slots: make([]float64, f.nslots), meta: make([]rmeta, f.ntiers), dis: make([]mdis, len(f.metrics))}
+	for i := range e.meta {
+		e.meta[i].head = noTime
 	}
 	for i := range f.metrics {
 		if f.metrics[i].Kind == Distinct {
@@ -270,7 +297,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			d := countDelta(cm.Kind, op.delta)
 			for j := range cm.tiers {
 				t := &cm.tiers[j]
-				e.ring(t).add(floorDiv(op.t, t.res), d)
+				e.add(t, floorDiv(op.t, t.res), d)
 			}
 			continue
 		}
@@ -329,27 +356,11 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			if e == nil {
 				continue
 			}
-			for j, t := range cm.tiers {
+			for j := range cm.tiers {
+				t := &cm.tiers[j]
 				hi := floorDiv(at, t.res)
-				lo := hi - t.n + 1
-				vals := sl.floats.take(int(t.n))
-				e.ring(&cm.tiers[j]).copyTo(lo, vals)
-				if j != cm.hist {
-					// Value needs only the buckets with data: a quiet
-					// entity's view keeps one or two numbers, and the
-					// arena gets the rest back.
-					a, b := 0, len(vals)
-					for b > 0 && vals[b-1] == 0 {
-						b--
-					}
-					for a < b && vals[a] == 0 {
-						a++
-					}
-					copy(vals, vals[a:b])
-					sl.floats.giveBack(len(vals) - (b - a))
-					vals, lo = vals[:b-a:b-a], lo+int64(a)
-				}
-				mvs[mi].tiers[j] = series{first: lo, vals: vals}
+				first, vals := e.copyRun(t, hi-t.n+1, hi, &sl.floats)
+				mvs[mi].tiers[j] = series{first: first, vals: vals}
 			}
 		}
 		// Estimates need the counts above (MinEvents), so they come last.

@@ -21,6 +21,7 @@ type tier struct {
 	n    int64  // buckets kept, ending with the bucket holding At
 	off  int64  // Memory: where this tier's ring starts in the entity's slots
 	rn   int64  // Memory: ring slots, the power of two >= n
+	seq  int    // Memory: index of this tier among its family's tiers
 	name string // field-name part: "<metric>:<res seconds>:"
 }
 
@@ -46,6 +47,7 @@ type cfamily struct {
 	firstDis int  // first Distinct metric, -1 if none (its zset carries At)
 	retain   int64
 	nslots   int64 // Memory: bucket slots of all tiers of all metrics
+	ntiers   int   // Memory: tiers of all metrics
 }
 
 type schema struct {
@@ -144,6 +146,8 @@ func compile(s Schema) (*schema, error) {
 				t.rn = int64(1) << bits.Len64(uint64(t.n-1))
 				t.off = cf.nslots
 				cf.nslots += t.rn
+				t.seq = cf.ntiers
+				cf.ntiers++
 			}
 			if cm.Kind != Distinct {
 				continue

@@ -232,8 +232,17 @@ func (v *View) Series(m MetricID) (start time.Time, step time.Duration, vals []f
 		return time.Time{}, 0, nil
 	}
 	t := mv.tiers[cm.hist]
-	res := cm.tiers[cm.hist].res
-	return time.UnixMilli(t.first * res).UTC(), time.Duration(res) * time.Millisecond, append([]float64(nil), t.vals...)
+	tr := &cm.tiers[cm.hist]
+	lo := floorDiv(v.at, tr.res) - tr.n + 1
+	// A view may hold only the run of buckets with data (Memory): the
+	// buckets around it are zeros.
+	vals = make([]float64, tr.n)
+	for i, x := range t.vals {
+		if k := t.first + int64(i) - lo; k >= 0 && k < tr.n {
+			vals[k] = x
+		}
+	}
+	return time.UnixMilli(lo * tr.res).UTC(), time.Duration(tr.res) * time.Millisecond, vals
 }
 
 // Baseline is the exponentially weighted mean and standard deviation of the
@@ -243,34 +252,45 @@ func (v *View) Series(m MetricID) (start time.Time, step time.Duration, vals []f
 // the number of buckets with data.
 func (v *View) Baseline(m MetricID, halfLife time.Duration) (mean, std float64, n int) {
 	cm, mv := v.metric(m)
-	if cm == nil || cm.hist < 0 {
+	if cm == nil || cm.hist < 0 || v.at == math.MinInt64 {
 		return 0, 0, 0
 	}
-	vals := mv.tiers[cm.hist].vals
-	if len(vals) < 2 {
+	tr := &cm.tiers[cm.hist]
+	if tr.n < 2 {
 		return 0, 0, 0
 	}
-	vals = vals[:len(vals)-1]
-	first := -1
-	for i, x := range vals {
-		if x != 0 {
-			first = i
+	t := mv.tiers[cm.hist]
+	// Completed buckets are lo..hi-1; the view holds t.first.. (zeros
+	// elsewhere), possibly only the run with data.
+	hi := floorDiv(v.at, tr.res)
+	lo := hi - tr.n + 1
+	val := func(idx int64) float64 {
+		if k := idx - t.first; k >= 0 && k < int64(len(t.vals)) {
+			return t.vals[k]
+		}
+		return 0
+	}
+	first := int64(math.MaxInt64)
+	for i, x := range t.vals {
+		if idx := t.first + int64(i); x != 0 && idx >= lo && idx < hi {
+			first = idx
 			break
 		}
 	}
-	if first < 0 {
+	if first == math.MaxInt64 {
 		return 0, 0, 0
 	}
 	decay := 1.0
 	if halfLife > 0 {
-		decay = math.Exp2(-float64(cm.tiers[cm.hist].res) / float64(halfLife.Milliseconds()))
+		decay = math.Exp2(-float64(tr.res) / float64(halfLife.Milliseconds()))
 	}
 	var sw, swx float64
 	w := 1.0
-	for i := len(vals) - 1; i >= first; i-- {
+	for i := hi - 1; i >= first; i-- {
+		x := val(i)
 		sw += w
-		swx += w * vals[i]
-		if vals[i] != 0 {
+		swx += w * x
+		if x != 0 {
 			n++
 		}
 		w *= decay
@@ -278,8 +298,8 @@ func (v *View) Baseline(m MetricID, halfLife time.Duration) (mean, std float64, 
 	mean = swx / sw
 	var swd float64
 	w = 1.0
-	for i := len(vals) - 1; i >= first; i-- {
-		d := vals[i] - mean
+	for i := hi - 1; i >= first; i-- {
+		d := val(i) - mean
 		swd += w * d * d
 		w *= decay
 	}
