@@ -137,14 +137,17 @@ func gz(tb testing.TB, s string) []byte {
 func b64(b []byte) []byte { return []byte(base64.StdEncoding.EncodeToString(b)) }
 
 // CloudWatch Logs subscription documents, in the shape AWS documents for
-// Kinesis/Firehose/Lambda destinations; the messages are the API Gateway
-// access-log samples from elastic/integrations (Apache-2.0).
+// Kinesis/Firehose/Lambda destinations. No permissively licensed captured
+// API Gateway access line exists, so the two messages are constructed from
+// the documented console presets: the REST JSON preset (with its own
+// spacing) and the HTTP API CLF preset, whose routeKey repeats the method.
+// The same values are in ../parse/testdata/json/aws.jsonl lines 1-2.
 const (
 	cwData = `{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"API-Gateway-Access-Logs_q1w2e3/prod","logStream":"a5b0e0f1c2d3","subscriptionFilters":["to-kafka"],"logEvents":[` +
-		`{"id":"37468287839162390946134066497410364133593427513357754368","timestamp":1686411388000,"message":"{\"requestId\":\"48752d0f-c99d-4cfa-a5a7-f3c6834d19e5\",\"ip\":\"1.128.0.0\",\"caller\":\"-\",\"user\":\"-\",\"requestTime\":\"10/Jun/2023:15:36:28 +0000\",\"httpMethod\":\"GET\",\"resourcePath\":\"/pets\",\"status\":\"200\",\"protocol\":\"HTTP/1.1\",\"responseLength\":\"184\"}"},` +
-		`{"id":"37468287839162390946134066497410364133593427513357754369","timestamp":1686312848000,"message":"1.128.0.0 - - [09/Jun/2023:12:54:08 +0000] \"GET / HTTP/1.1\" 200 47140 GQIVriFLIAMEMsA="}]}`
-	cwLine1   = `{"requestId":"48752d0f-c99d-4cfa-a5a7-f3c6834d19e5","ip":"1.128.0.0","caller":"-","user":"-","requestTime":"10/Jun/2023:15:36:28 +0000","httpMethod":"GET","resourcePath":"/pets","status":"200","protocol":"HTTP/1.1","responseLength":"184"}`
-	cwLine2   = `1.128.0.0 - - [09/Jun/2023:12:54:08 +0000] "GET / HTTP/1.1" 200 47140 GQIVriFLIAMEMsA=`
+		`{"id":"38146935062245381577498219862939398312413838733128253440","timestamp":1710232867512,"message":"{ \"requestId\":\"7c9a1e52-3f0b-4d6a-9e21-5b8f0c4d2a17\", \"extendedRequestId\":\"Jx3kPFdqoAMEcDw=\", \"ip\": \"192.0.2.44\", \"caller\":\"-\", \"user\":\"-\", \"requestTime\":\"12/Mar/2024:08:41:07 +0000\", \"httpMethod\":\"POST\", \"resourcePath\":\"/login\", \"status\":\"401\", \"protocol\":\"HTTP/1.1\", \"responseLength\":\"38\" }"},` +
+		`{"id":"38146935062245381577498219862939398312413838733128253441","timestamp":1710232869204,"message":"198.51.100.23 - - [12/Mar/2024:08:41:09 +0000] \"GET GET /pets/{petId} HTTP/1.1\" 200 97 Kq2vZgXmIAMEbQ8="}]}`
+	cwLine1   = `{ "requestId":"7c9a1e52-3f0b-4d6a-9e21-5b8f0c4d2a17", "extendedRequestId":"Jx3kPFdqoAMEcDw=", "ip": "192.0.2.44", "caller":"-", "user":"-", "requestTime":"12/Mar/2024:08:41:07 +0000", "httpMethod":"POST", "resourcePath":"/login", "status":"401", "protocol":"HTTP/1.1", "responseLength":"38" }`
+	cwLine2   = `198.51.100.23 - - [12/Mar/2024:08:41:09 +0000] "GET GET /pets/{petId} HTTP/1.1" 200 97 Kq2vZgXmIAMEbQ8=`
 	cwControl = `{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1432826855000,"message":"CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."}]}`
 	// A Lambda function's log event whose message is a Docker json-file
 	// record around a syslog line (layers nest inside CloudWatch too).
@@ -152,8 +155,8 @@ const (
 )
 
 func TestUnwrapCloudWatch(t *testing.T) {
-	t1 := time.UnixMilli(1686411388000).UTC()
-	t2 := time.UnixMilli(1686312848000).UTC()
+	t1 := time.UnixMilli(1710232867512).UTC()
+	t2 := time.UnixMilli(1710232869204).UTC()
 	both := []got{{cwLine1, t1}, {cwLine2, t2}}
 	tests := []struct {
 		name   string
