@@ -430,37 +430,86 @@ func (m *Memory) putOver() {
 		return
 	}
 	ov := m.over
-	// Newest first: a member's first occurrence carries its newest time,
-	// and a run stops once cap distinct members are in.
-	slices.SortFunc(ov, func(a, b overMem) int {
-		if c := cmp.Compare(a.g, b.g); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.m, b.m); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.t, a.t); c != 0 {
-			return c
-		}
-		return strings.Compare(b.member, a.member)
-	})
-	picked := m.picked[:0]
+	// m.over is in application order: grouped by entity, and in batch order
+	// within an entity (the counting sort in Apply is stable). A run in
+	// time order (the usual case) is walked from its end, so it stops as
+	// soon as cap distinct members are in instead of sorting the whole run:
+	// a busy entity brings thousands of members per Apply.
 	for i := 0; i < len(ov); {
-		o := ov[i]
-		d := &m.gents[o.g].dis[o.m]
-		picked = picked[:0]
-		for ; i < len(ov) && ov[i].g == o.g && ov[i].m == o.m; i++ {
-			if len(picked) == m.s.cap || slices.Contains(picked, ov[i].member) {
-				continue
+		j := i + 1
+		mixed := false
+		for j < len(ov) && ov[j].g == ov[i].g {
+			mixed = mixed || ov[j].m != ov[i].m
+			j++
+		}
+		if mixed {
+			slices.SortStableFunc(ov[i:j], func(a, b overMem) int { return cmp.Compare(a.m, b.m) })
+		}
+		for i < j {
+			k := i + 1
+			for k < j && ov[k].m == ov[i].m {
+				k++
 			}
-			picked = append(picked, ov[i].member)
-			d.put(ov[i].member, ov[i].t)
+			m.putRun(ov[i:k])
+			i = k
 		}
 	}
-	clear(picked)
-	m.picked = picked[:0]
 	clear(ov)
 	m.over = ov[:0]
+}
+
+// putRun adds the newest cap members of one (entity, metric) run.
+func (m *Memory) putRun(run []overMem) {
+	d := &m.gents[run[0].g].dis[run[0].m]
+	picked := m.picked[:0]
+	defer func() {
+		clear(picked)
+		m.picked = picked[:0]
+	}()
+	pick := func(o *overMem) {
+		if len(picked) < m.s.cap && !slices.Contains(picked, o.member) {
+			picked = append(picked, o.member)
+			d.put(o.member, o.t)
+		}
+	}
+	inOrder := true
+	for i := 1; i < len(run); i++ {
+		if run[i].t < run[i-1].t {
+			inOrder = false
+			break
+		}
+	}
+	if !inOrder {
+		// Newest first: a member's first occurrence carries its newest time.
+		slices.SortFunc(run, func(a, b overMem) int {
+			if c := cmp.Compare(b.t, a.t); c != 0 {
+				return c
+			}
+			return strings.Compare(b.member, a.member)
+		})
+		for i := range run {
+			if len(picked) == m.s.cap {
+				return
+			}
+			pick(&run[i])
+		}
+		return
+	}
+	for hi := len(run); hi > 0 && len(picked) < m.s.cap; {
+		// run[lo:hi] share one time: members descending among them.
+		lo := hi - 1
+		for lo > 0 && run[lo-1].t == run[hi-1].t {
+			lo--
+		}
+		tie := run[lo:hi]
+		if len(tie) > 1 {
+			slices.SortFunc(tie, func(a, b overMem) int { return strings.Compare(b.member, a.member) })
+		}
+		for i := range tie {
+			pick(&tie[i])
+		}
+		hi = lo
+	}
 }
 
 // trim applies the cap and retention to one Distinct metric; see
