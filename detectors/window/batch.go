@@ -32,7 +32,10 @@ type bop struct {
 // aggregated per (family, entity) when applied, so many events on one
 // entity become one update. A Batch is not safe for concurrent use.
 type Batch struct {
-	idx map[gkey]int32
+	// idx finds a group per family: a string-keyed map per family hashes
+	// the entity alone (the runtime's fast string path), where one map
+	// keyed by (family, entity) would hash a struct.
+	idx []map[string]int32
 	// last is the group of the previous call + 1 (0: none): callers add
 	// several operations per entity in a row, so most calls skip the map.
 	last   int32
@@ -53,15 +56,19 @@ func (b *Batch) group(f FamilyID, entity string) int32 {
 }
 
 func (b *Batch) lookup(f FamilyID, entity string) int32 {
-	if b.idx == nil {
-		b.idx = make(map[gkey]int32)
+	for int(f) >= len(b.idx) {
+		b.idx = append(b.idx, nil)
 	}
-	k := gkey{f, entity}
-	g, ok := b.idx[k]
+	idx := b.idx[f]
+	if idx == nil {
+		idx = make(map[string]int32)
+		b.idx[f] = idx
+	}
+	g, ok := idx[entity]
 	if !ok {
 		g = int32(len(b.groups))
 		b.groups = append(b.groups, bgroup{f: f, entity: entity})
-		b.idx[k] = g
+		idx[entity] = g
 	}
 	return g
 }
@@ -99,7 +106,9 @@ func (b *Batch) Len() int { return len(b.ops) }
 
 // Reset empties the batch, keeping its memory.
 func (b *Batch) Reset() {
-	clear(b.idx)
+	for _, idx := range b.idx {
+		clear(idx)
+	}
 	clear(b.marks)
 	b.last = 0
 	for i := range b.ops {

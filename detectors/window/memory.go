@@ -17,7 +17,7 @@ import (
 type Memory struct {
 	mu      sync.Mutex
 	s       *schema
-	ents    map[gkey]*ment
+	ents    []map[string]*ment // per family
 	wms     watermarks
 	late    int64
 	applied map[string]appliedMark
@@ -32,6 +32,11 @@ type Memory struct {
 	gents   []*ment
 	merge   hllMerge
 	sweepIn int
+	// swept is the overall watermark at the last sweep: a sweep waits until
+	// it has moved by sweepStep (a quarter of the shortest retention), since
+	// before that hardly an entity can have aged out, and walking every
+	// entity is not free.
+	swept, sweepStep int64
 }
 
 type appliedMark struct{ off, wm int64 }
@@ -184,7 +189,15 @@ func NewMemory(s Schema) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Memory{s: cs, ents: make(map[gkey]*ment), wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
+	ents := make([]map[string]*ment, len(cs.fams))
+	for i := range ents {
+		ents[i] = make(map[string]*ment)
+	}
+	step := int64(math.MaxInt64)
+	for i := range cs.fams {
+		step = min(step, cs.fams[i].retain/4)
+	}
+	return &Memory{s: cs, ents: ents, swept: noTime, sweepStep: max(step, 1000), wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
 }
 
 func (m *Memory) newEnt(f *cfamily) *ment {
@@ -256,10 +269,10 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 
 	m.gents = m.gents[:0]
 	for _, g := range b.groups {
-		e := m.ents[gkey{g.f, g.entity}]
+		e := m.ents[g.f][g.entity]
 		if e == nil && p.gAt[len(m.gents)] != noTime {
 			e = m.newEnt(&s.fams[g.f])
-			m.ents[gkey{g.f, g.entity}] = e
+			m.ents[g.f][g.entity] = e
 		}
 		m.gents = append(m.gents, e)
 	}
@@ -407,7 +420,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		m.applied[st] = appliedMark{off: off, wm: m.wms.of(st)}
 	}
 	m.sweepIn -= len(b.ops)
-	if m.sweepIn <= 0 {
+	if m.sweepIn <= 0 && (m.swept == noTime || m.wms.global-m.swept >= m.sweepStep) {
 		m.sweep()
 	}
 	return res, nil
@@ -565,14 +578,21 @@ func (m *Memory) trim(cm *cmetric, d *mdis, at int64) {
 // sweep forgets entities whose newest event is older than everything kept
 // (RedisStore lets their keys expire).
 func (m *Memory) sweep() {
-	m.sweepIn = max(len(m.ents), 4096)
+	n := 0
+	for _, ents := range m.ents {
+		n += len(ents)
+	}
+	m.sweepIn = max(n, 4096)
+	m.swept = m.wms.global
 	if m.wms.global == noTime {
 		return
 	}
-	for k, e := range m.ents {
-		f := &m.s.fams[k.f]
-		if e.at < m.wms.global-m.s.lateness-f.retain {
-			delete(m.ents, k)
+	for fi, ents := range m.ents {
+		old := m.wms.global - m.s.lateness - m.s.fams[fi].retain
+		for k, e := range ents {
+			if e.at < old {
+				delete(ents, k)
+			}
 		}
 	}
 }
