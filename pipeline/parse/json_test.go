@@ -172,7 +172,8 @@ func TestParseJSONFormats(t *testing.T) {
 		{"caddy.jsonl", 5, jsonWant{time: "2024-03-29T19:51:04.947103Z", ip: "127.0.0.1", method: "GET", path: "/",
 			status: 200, bytes: 18630, latency: 794682124 * time.Nanosecond, user: "Bob", ua: "curl/7.88.1", host: "localhost:9080", format: caddy}},
 
-		// Kong log serializer (docs example completed; documented variants).
+		// Kong log serializer: line 1 is the Kong docs example verbatim (3.7+ rendering),
+		// lines 2-4 are written from the serializer's fields, lines 5-6 are older docs examples.
 		{"kong.jsonl", 1, jsonWant{time: "2024-09-19T22:10:39.538Z", ip: "192.168.65.1", method: "GET", path: "/example-route",
 			status: 200, bytes: 9982, latency: 173 * time.Millisecond, ua: "HTTPie/3.2.3", host: "localhost:8000", format: kong}},
 		{"kong.jsonl", 2, jsonWant{time: "2023-11-14T22:13:20.123Z", ip: "203.0.113.9", method: "POST", path: "/v1/orders", query: "expand=items&limit=10",
@@ -181,6 +182,12 @@ func TestParseJSONFormats(t *testing.T) {
 			status: 401, bytes: 96, latency: 2 * time.Millisecond, ua: "python-requests/2.31.0", host: "api.example.com", format: kong}},
 		{"kong.jsonl", 4, jsonWant{time: "2023-11-14T22:13:22Z", ip: "10.1.2.3", method: "GET", path: "/health",
 			status: 200, bytes: 200, latency: 4 * time.Millisecond, user: "user1", ua: "curl/8.4.0", host: "internal.example.com", format: kong}},
+		// Kong 2.2.1 docs example (log-format.md): an authenticated consumer.
+		{"kong.jsonl", 5, jsonWant{time: "2021-02-25T05:57:48.342Z", ip: "192.168.144.1", method: "GET", path: "/log",
+			status: 200, bytes: 827, latency: 515 * time.Millisecond, user: "foo", ua: "HTTPie/2.4.0", host: "localhost:8000", format: kong}},
+		// Kong 0.3 docs example (plugins/http-log.md): sizes logged as strings, an "api" object instead of route/service.
+		{"kong.jsonl", 6, jsonWant{time: "2015-06-02T01:50:22.425Z", ip: "127.0.0.1", method: "GET", path: "/get",
+			status: 200, bytes: 434, latency: 1921 * time.Millisecond, ua: "curl/7.37.1", host: "httpbin.org", format: kong}},
 
 		// AWS API Gateway: no permissively licensed captured line exists, so all four are
 		// constructed from the documented presets and $context variables (see README).
@@ -639,7 +646,7 @@ func TestParseJSONNoAllocs(t *testing.T) {
 		lines []int
 	}{
 		{"traefik.jsonl", []int{1, 2, 3, 4, 5}}, {"envoy.jsonl", []int{1, 2, 3, 4, 5, 6, 7}}, {"caddy.jsonl", []int{1, 2, 3, 4, 5}},
-		{"kong.jsonl", []int{1, 2, 3}}, {"aws.jsonl", []int{1, 2, 3, 4}}, {"nginx.jsonl", []int{1, 2, 3}},
+		{"kong.jsonl", []int{1, 2, 3, 5, 6}}, {"aws.jsonl", []int{1, 2, 3, 4}}, {"nginx.jsonl", []int{1, 2, 3}},
 	} {
 		for _, n := range c.lines {
 			line := jsonLine(t, c.file, n)
