@@ -32,11 +32,11 @@ type Memory struct {
 	gents   []*ment
 	merge   hllMerge
 	sweepIn int
-	// swept is the overall watermark at the last sweep: a sweep waits until
-	// it has moved by sweepStep (a quarter of the shortest retention), since
-	// before that hardly an entity can have aged out, and walking every
-	// entity is not free.
-	swept, sweepStep int64
+	// swept is, per family, the overall watermark at its last sweep: a
+	// family is swept again once the watermark has moved by a quarter of its
+	// retention, since before that hardly an entity of it can have aged
+	// out, and walking every entity is not free.
+	swept []int64
 }
 
 type appliedMark struct{ off, wm int64 }
@@ -193,11 +193,11 @@ func NewMemory(s Schema) (*Memory, error) {
 	for i := range ents {
 		ents[i] = make(map[string]*ment)
 	}
-	step := int64(math.MaxInt64)
-	for i := range cs.fams {
-		step = min(step, cs.fams[i].retain/4)
+	swept := make([]int64, len(cs.fams))
+	for i := range swept {
+		swept[i] = noTime
 	}
-	return &Memory{s: cs, ents: ents, swept: noTime, sweepStep: max(step, 1000), wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
+	return &Memory{s: cs, ents: ents, swept: swept, wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
 }
 
 func (m *Memory) newEnt(f *cfamily) *ment {
@@ -420,7 +420,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		m.applied[st] = appliedMark{off: off, wm: m.wms.of(st)}
 	}
 	m.sweepIn -= len(b.ops)
-	if m.sweepIn <= 0 && (m.swept == noTime || m.wms.global-m.swept >= m.sweepStep) {
+	if m.sweepIn <= 0 {
 		m.sweep()
 	}
 	return res, nil
@@ -583,12 +583,16 @@ func (m *Memory) sweep() {
 		n += len(ents)
 	}
 	m.sweepIn = max(n, 4096)
-	m.swept = m.wms.global
 	if m.wms.global == noTime {
 		return
 	}
 	for fi, ents := range m.ents {
-		old := m.wms.global - m.s.lateness - m.s.fams[fi].retain
+		retain := m.s.fams[fi].retain
+		if m.swept[fi] != noTime && m.wms.global-m.swept[fi] < max(retain/4, 1000) {
+			continue
+		}
+		m.swept[fi] = m.wms.global
+		old := m.wms.global - m.s.lateness - retain
 		for k, e := range ents {
 			if e.at < old {
 				delete(ents, k)
