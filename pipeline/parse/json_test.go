@@ -281,6 +281,41 @@ func TestParseJSONFieldsMapping(t *testing.T) {
 	}
 }
 
+// TestParseJSONElasticNginxExample reads real lines of elastic/examples'
+// nginx_json_logs dataset. Its log_format uses its own keys (time,
+// remote_ip, response, bytes, agent), so, as for any custom log_format, the
+// user maps them with Options.JSONFields; unmapped they are not guessed.
+func TestParseJSONElasticNginxExample(t *testing.T) {
+	p := newJSONTestParser(t, Options{JSONFields: map[string]string{
+		"time": "time", "client_ip": "remote_ip", "user": "remote_user", "request": "request",
+		"status": "response", "bytes": "bytes", "user_agent": "agent",
+	}})
+	const apt21 = "Debian APT-HTTP/1.3 (0.8.16~exp12ubuntu10.21)"
+	const apt10 = "Debian APT-HTTP/1.3 (0.8.10.3)"
+	nginx := detectors.FormatNginxJSON
+	for i, w := range []jsonWant{
+		{time: "2015-05-17T08:05:32Z", ip: "93.180.71.3", method: "GET", path: "/downloads/product_1", status: 304, ua: apt21, format: nginx},
+		{time: "2015-05-17T08:05:34Z", ip: "217.168.17.5", method: "GET", path: "/downloads/product_1", status: 200, bytes: 490, ua: apt10, format: nginx},
+		{time: "2015-05-17T08:05:02Z", ip: "217.168.17.5", method: "GET", path: "/downloads/product_2", status: 404, bytes: 337, ua: apt10, format: nginx},
+		// "-" is nginx's empty value, here for $http_user_agent.
+		{time: "2015-05-17T08:05:12Z", ip: "217.168.17.5", method: "GET", path: "/downloads/product_2", status: 200, bytes: 3316, format: nginx},
+	} {
+		t.Run(strconv.Itoa(i+1), func(t *testing.T) {
+			line := jsonLine(t, "nginx_elastic.jsonl", i+1)
+			var ev detectors.Event
+			if err := p.Parse(line, &ev); err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			checkJSONEvent(t, &ev, w)
+		})
+	}
+	// Without the mapping the keys are refused as unknown, not misread.
+	var ev detectors.Event
+	if err := newJSONTestParser(t, Options{}).Parse(jsonLine(t, "nginx_elastic.jsonl", 1), &ev); ReasonOf(err) != ReasonUnknown {
+		t.Errorf("unmapped elastic nginx line: err = %v (format %v), want %s", err, ev.Format, ReasonUnknown)
+	}
+}
+
 // Scanners send garbage request lines and nginx logs "" for a bad request:
 // such lines are kept, with an empty method and path, like the text parsers
 // keep them, because time, address and status are what detectors count.
