@@ -39,7 +39,7 @@ func FuzzParse(f *testing.F) {
 	// JSON lines in case testdata/json is missing or changes shape.
 	seeds = append(seeds,
 		`{"level":"info","ts":1711741827.9626286,"logger":"http.log.access.log0","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"54462","client_ip":"127.0.0.1","proto":"HTTP/1.1","method":"GET","host":"localhost:9080","uri":"/?a=1","headers":{"User-Agent":["curl/7.88.1"]}},"bytes_read":0,"user_id":"","duration":0.000033987,"size":0,"status":401}`,
-		`{"requestId":"48752d0f-c99d-4cfa-a5a7-f3c6834d19e5","ip":"1.128.0.0","caller":"-","user":"-","requestTime":"10/Jun/2023:15:36:28 +0000","httpMethod":"GET","resourcePath":"/pets","status":"200","protocol":"HTTP/1.1","responseLength":"184"}`,
+		`{"requestId":"3f1c2a9e-7b4d-4e8a-9c61-0d5b2e7f4a13","ip":"198.51.100.23","caller":"-","user":"-","requestTime":"10/Jun/2023:15:36:28 +0000","httpMethod":"GET","resourcePath":"/pets","status":"200","protocol":"HTTP/1.1","responseLength":"184"}`,
 		`[{"client_ip":"192.168.65.1","started_at":1726783839538,"request":{"method":"GET","uri":"/x","headers":{"user-agent":"HTTPie/3.2.3"}},"response":{"status":200,"size":9982},"latencies":{"request":173}},{"client_ip":"192.168.65.2","started_at":1726783839539,"request":{"method":"POST","uri":"/y"},"response":{"status":401,"size":1},"latencies":{"request":2}}]`,
 		"",
 		"\r\n",

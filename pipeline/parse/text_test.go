@@ -109,10 +109,10 @@ func TestParseTextFormats(t *testing.T) {
 		{"traefik_clf.log", 5, textWant{"2022-09-28T13:38:04Z", "172.17.1.1", "GET", "/mobileadmin/home.cs", "", 0, "", 0, 0, "Mozilla/5.00 (Nikto/2.1.5) (Evasions:None) (Test:006607)", "", "", detectors.FormatTraefikCLF}},
 		{"traefik_clf.log", 7, textWant{"2024-11-24T13:40:15Z", "172.17.1.3", "GET", "/api/users", "", 200, "", 25 * time.Millisecond, 450, "curl/7.68.0", "", "", detectors.FormatTraefikCLF}},
 		// AWS API Gateway CLF presets
-		{"aws_apigw_clf.log", 1, textWant{"2023-06-10T15:36:28Z", "1.128.0.0", "GET", "/pets", "", 200, "", 0, 184, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
-		{"aws_apigw_clf.log", 2, textWant{"2023-06-10T15:36:29Z", "1.128.0.0", "POST", "/pets/{petId}", "", 403, "arn:aws:iam::123456789012:user/alice", 0, 61, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
-		{"aws_apigw_clf.log", 3, textWant{"2023-06-09T12:54:08Z", "1.128.0.0", "GET", "/", "", 200, "", 0, 47140, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
-		{"aws_apigw_clf.log", 4, textWant{"2023-06-09T12:54:09Z", "1.128.0.0", "POST", "/login", "", 401, "", 0, 28, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		{"aws_apigw_clf.log", 1, textWant{"2023-06-10T15:36:28Z", "198.51.100.23", "GET", "/pets", "", 200, "", 0, 184, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		{"aws_apigw_clf.log", 2, textWant{"2023-06-10T15:36:29Z", "198.51.100.23", "POST", "/pets/{petId}", "", 403, "arn:aws:iam::123456789012:user/alice", 0, 61, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		{"aws_apigw_clf.log", 3, textWant{"2023-06-09T12:54:08Z", "198.51.100.23", "GET", "/", "", 200, "", 0, 47140, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
+		{"aws_apigw_clf.log", 4, textWant{"2023-06-09T12:54:09Z", "198.51.100.23", "POST", "/login", "", 401, "", 0, 28, "", "", "", detectors.FormatAWSAPIGatewayCLF}},
 		// HAProxy
 		{"haproxy.log", 1, textWant{"2015-01-14T12:48:57.127Z", "117.136.40.129", "GET", "/xxx/xxx", "", 200, "", 173 * time.Millisecond, 739, "", "", "", detectors.FormatHAProxy}},
 		{"haproxy.log", 2, textWant{"2021-03-12T06:56:28.088Z", "22.118.26.10", "GET", "/", "", 200, "", 1264 * time.Millisecond, 20602, "", "", "", detectors.FormatHAProxy}},
@@ -606,7 +606,7 @@ func TestParseCLFTrailers(t *testing.T) {
 		{"xff then more", ` "-" "curl" "198.51.100.1" "extra"`, detectors.FormatNginxCombined, 0, ""},
 		{"xff dash", ` "-" "curl" "-"`, detectors.FormatNginxMain, 0, ""},
 		{"common %D %T", ` 1500 0`, detectors.FormatApacheCommon, 0, ""},
-		{"aws http", ` GQIVriFLIAMEMsA=`, detectors.FormatAWSAPIGatewayCLF, 0, ""},
+		{"aws http", ` Xq3bTgGvoAMEb2Q=`, detectors.FormatAWSAPIGatewayCLF, 0, ""},
 		{"referer only", ` "-"`, detectors.FormatNginxCombined, 0, ""},
 	}
 	p := textParser(t, Options{})
