@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -54,6 +55,13 @@ type RedisStore struct {
 	// (a lost reply), so the next Apply checks the applied offsets first.
 	uncertain bool
 
+	// tok ends the counter fields this store instance writes (":" and 8
+	// random characters); gen counts its changes. See ownCounters.
+	tok        string
+	gen        uint32
+	sweptBelow int64 // sweep dropped entities holding buckets that start before this
+	hargs      []any
+
 	p plan
 	// Counter updates per group, as short linked lists in one slice: an
 	// entity touches a few buckets per batch, so a scan beats a map.
@@ -72,6 +80,20 @@ type rent struct {
 	wide  []bool // per metric: sentinelWide sent since the last TTL refresh
 	// hllTTL: per metric, the HyperLogLog bucket keys this worker has set a TTL on.
 	hllTTL []map[hllBucket]bool
+	// Own counter fields (see ownCounters): their values in Redis under
+	// token generation gen. A bucket starting before unk that ctr does not
+	// hold may have a value this cache never saw.
+	gen uint32
+	unk int64
+	ctr []ownCtr
+}
+
+// ownCtr is the value of one of this instance's counter fields in Redis.
+type ownCtr struct {
+	m   MetricID
+	t   uint8
+	idx int64
+	v   float64
 }
 
 type aggE struct {
@@ -144,7 +166,77 @@ func NewRedis(client redis.UniversalClient, s Schema, opts RedisOptions) (*Redis
 		wms:     newWatermarks(), cache: make(map[gkey]*rent),
 		mem: make(map[memKey]int64),
 		now: time.Now,
+		tok: newToken(), sweptBelow: noTime,
 	}, nil
+}
+
+// Own counters. Counter buckets are kept per writing store instance: field
+// "<metric>:<res s>:<bucket base36>:<token>", the token random per instance
+// and renewed after every failed Apply, and a view sums a bucket's fields
+// over tokens. An instance is the only writer of its fields, so it knows
+// their values and sets them with one HSET per entity (new value = known
+// value + the batch's delta) instead of one HINCRBY per bucket, which was
+// the most frequent command. This keeps the exactness guarantee: the HSET
+// is in the MULTI with the applied offsets like the HINCRBYs were, and a
+// worker replaying after a crash is another instance, writing its own
+// fields from zero, so the crashed worker's fields hold exactly what its
+// applied offsets cover. After a failed Apply nothing may be assumed about
+// what Redis holds, so the instance takes a new token (gen) and forgets
+// every known value. A bucket whose value this instance may have written
+// but no longer knows (see rent.unk, sweptBelow) is updated with HINCRBY.
+// With one worker per entity a bucket has one field, as before; entities
+// written by several workers have one per worker and bucket.
+func newToken() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return ":" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// ownCounters prepares ce's counter cache for an Apply whose newest
+// expected At is ref: it drops values of another token generation, and
+// values of buckets no view can show any more (older than their tier keeps
+// before ref; At never goes back, so they stay invisible).
+func (r *RedisStore) ownCounters(ce *rent, f *cfamily, ref int64) {
+	if ce.gen != r.gen {
+		ce.gen, ce.unk, ce.ctr = r.gen, r.sweptBelow, ce.ctr[:0]
+		return
+	}
+	if ref == noTime {
+		return
+	}
+	kept := ce.ctr[:0]
+	for _, c := range ce.ctr {
+		t := &f.metrics[c.m].tiers[c.t]
+		if c.idx > floorDiv(ref, t.res)-t.n {
+			kept = append(kept, c)
+		}
+	}
+	ce.ctr = kept
+}
+
+// ownAdd returns the new value of ce's field for bucket idx of tier t of
+// metric m after adding d, and false if this instance may have written it
+// before without knowing its value (the caller then uses HINCRBY).
+func (ce *rent) ownAdd(m MetricID, t uint8, idx, res int64, d float64) (float64, bool) {
+	for i := range ce.ctr {
+		if c := &ce.ctr[i]; c.idx == idx && c.m == m && c.t == t {
+			c.v += d
+			return c.v, true
+		}
+	}
+	if ce.unk != noTime && idx*res < ce.unk {
+		return 0, false
+	}
+	ce.ctr = append(ce.ctr, ownCtr{m: m, t: t, idx: idx, v: d})
+	return d, true
+}
+
+func newRent(f *cfamily) *rent {
+	ce := &rent{own: noTime, at: noTime, big: make([]bool, len(f.metrics)), wide: make([]bool, len(f.metrics)), live: make([]int, len(f.metrics))}
+	for m := range ce.live {
+		ce.live[m] = -1
+	}
+	return ce
 }
 
 func (r *RedisStore) base(f *cfamily, entity string) string {
@@ -306,18 +398,41 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		if ce != nil {
 			rd.assumed = max(rd.assumed, ce.at)
 		}
-		for ai := r.ahead[gi]; ai >= 0; ai = r.aggs[ai].next {
-			a := &r.aggs[ai]
-			if a.v == 0 {
-				continue
+		if r.ahead[gi] >= 0 {
+			own := ce
+			if own == nil {
+				// New to this worker: its rent is made now, for the
+				// counter cache; the code below still sees ce == nil.
+				own = newRent(f)
+				r.cache[gkey{g.f, g.entity}] = own
 			}
-			cm := &f.metrics[a.m]
-			field := cm.tiers[a.t].name + strconv.FormatInt(a.idx, 36)
-			if cm.Kind == Count {
-				pipe.HIncrBy(ctx, hkey, field, int64(a.v))
-			} else {
-				pipe.HIncrByFloat(ctx, hkey, field, a.v)
+			r.ownCounters(own, f, rd.assumed)
+			hargs := r.hargs[:0]
+			for ai := r.ahead[gi]; ai >= 0; ai = r.aggs[ai].next {
+				a := &r.aggs[ai]
+				if a.v == 0 {
+					continue
+				}
+				cm := &f.metrics[a.m]
+				t := &cm.tiers[a.t]
+				field := t.name + strconv.FormatInt(a.idx, 36) + r.tok
+				v, known := own.ownAdd(a.m, a.t, a.idx, t.res, a.v)
+				switch {
+				case !known && cm.Kind == Count:
+					pipe.HIncrBy(ctx, hkey, field, int64(a.v))
+				case !known:
+					pipe.HIncrByFloat(ctx, hkey, field, a.v)
+				case cm.Kind == Count:
+					hargs = append(hargs, field, strconv.FormatInt(int64(v), 10))
+				default:
+					hargs = append(hargs, field, strconv.FormatFloat(v, 'g', -1, 64))
+				}
 			}
+			if len(hargs) > 0 {
+				pipe.HSet(ctx, hkey, hargs...)
+			}
+			clear(hargs)
+			r.hargs = hargs[:0]
 		}
 		if f.firstDis < 0 && rd.wrote {
 			own := gAt
@@ -444,6 +559,9 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		r.uncertain = true
+		// Whatever Redis holds now, this instance's known counter values
+		// may be wrong: write new fields from zero (see ownCounters).
+		r.tok, r.gen, r.sweptBelow = newToken(), r.gen+1, noTime
 		return nil, r.wrapErr("apply a batch of "+strconv.Itoa(len(b.ops))+" operations", err)
 	}
 
@@ -462,10 +580,8 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		k := gkey{g.f, g.entity}
 		ce := r.cache[k]
 		if ce == nil && reads[gi].wrote {
-			ce = &rent{own: noTime, at: noTime, big: make([]bool, len(f.metrics)), wide: make([]bool, len(f.metrics)), live: make([]int, len(f.metrics))}
-			for m := range ce.live {
-				ce.live[m] = -1
-			}
+			ce = newRent(f)
+			ce.gen, ce.unk = r.gen, r.sweptBelow
 			r.cache[k] = ce
 		}
 		if ce != nil && reads[gi].ttl {
@@ -781,7 +897,7 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 		if i := idx - sr.first; i < int64(len(sr.vals)) {
 			x, err := strconv.ParseFloat(val, 64)
 			if err == nil {
-				sr.vals[i] = x
+				sr.vals[i] += x // one field per writing instance
 			}
 		}
 	}
@@ -908,8 +1024,14 @@ func (r *RedisStore) memberLoader(zkey string, from int64) func() ([]scored, err
 	}
 }
 
-// parseField reads "<metric>:<res seconds>:<bucket base36>".
+// parseField reads "<metric>:<res seconds>:<bucket base36>:<token>".
+// Fields without a token (an older layout) are not counters any more.
 func parseField(f *cfamily, k string) (m, tier int, idx int64, ok bool) {
+	c := strings.LastIndexByte(k, ':')
+	if c <= 0 {
+		return 0, 0, 0, false
+	}
+	k = k[:c]
 	a := strings.IndexByte(k, ':')
 	b := strings.LastIndexByte(k, ':')
 	if a <= 0 || b <= a {
@@ -936,6 +1058,11 @@ func (r *RedisStore) sweep() {
 	}
 	for k, e := range r.cache {
 		if e.at < r.wms.global-r.s.lateness-r.s.fams[k.f].retain {
+			// Its own counter values are forgotten: a late write to one
+			// of its buckets must not take the field for new.
+			if e.gen == r.gen && len(e.ctr) > 0 {
+				r.sweptBelow = max(r.sweptBelow, e.at+1)
+			}
 			delete(r.cache, k)
 		}
 	}
