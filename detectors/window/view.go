@@ -8,13 +8,26 @@ import (
 // Result holds the views of the entities one Apply touched. It stays valid
 // after later Applies.
 type Result struct {
-	views []*View
-	idx   map[gkey]*View
-	late  int64
+	views   []*View
+	idx     map[gkey]*View
+	scanned bool
+	late    int64
 }
 
 // View returns the view of (f, entity) if the batch touched it.
 func (r *Result) View(f FamilyID, entity string) (*View, bool) {
+	if r.idx == nil && !r.scanned {
+		// Callers often ask for one view only (the engine: the global one):
+		// a scan is cheaper than indexing every view. The index comes with
+		// the second call.
+		r.scanned = true
+		for _, v := range r.views {
+			if v.Family == f && v.Entity == entity {
+				return v, true
+			}
+		}
+		return nil, false
+	}
 	if r.idx == nil {
 		r.idx = make(map[gkey]*View, len(r.views))
 		for _, v := range r.views {
