@@ -281,7 +281,8 @@ const sentinelWideScore = -3 * (1 << 51)
 
 // zread holds the read commands of one Distinct metric of one group.
 type zread struct {
-	sc    *redis.FloatSliceCmd // ZMSCORE sentinelAt sentinelEvicted
+	sc    *redis.FloatSliceCmd // ZMSCORE sentinelAt sentinelEvicted (families without a hash)
+	hev   int64                // the dropped mark from the hash (families with one)
 	cnt   []*redis.IntCmd      // per cmetric.cntWins, from assumed At
 	cut   *redis.ZSliceCmd     // the (cap+1)-th newest live member, when a trim may be due
 	pfc   []*redis.IntCmd      // per window, entities over the cap
@@ -398,6 +399,10 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		if ce != nil {
 			rd.assumed = max(rd.assumed, ce.at)
 		}
+		// Families with a hash keep At and the dropped marks there, in
+		// per-instance fields (see hashMeta); others in the first member set.
+		useHash := f.hasCount || f.firstDis < 0
+		hargs := r.hargs[:0]
 		if r.ahead[gi] >= 0 {
 			own := ce
 			if own == nil {
@@ -407,7 +412,6 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 				r.cache[gkey{g.f, g.entity}] = own
 			}
 			r.ownCounters(own, f, rd.assumed)
-			hargs := r.hargs[:0]
 			for ai := r.ahead[gi]; ai >= 0; ai = r.aggs[ai].next {
 				a := &r.aggs[ai]
 				if a.v == 0 {
@@ -428,20 +432,19 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 					hargs = append(hargs, field, strconv.FormatFloat(v, 'g', -1, 64))
 				}
 			}
-			if len(hargs) > 0 {
-				pipe.HSet(ctx, hkey, hargs...)
-			}
-			clear(hargs)
-			r.hargs = hargs[:0]
 		}
-		if f.firstDis < 0 && rd.wrote {
+		if useHash && rd.wrote {
 			own := gAt
 			if ce != nil {
 				own = max(own, ce.own)
 			}
-			pipe.HSet(ctx, hkey, "@"+r.o.WorkerID, own)
+			hargs = append(hargs, "@"+r.o.WorkerID+r.tok, strconv.FormatInt(own, 10))
 		}
-		useHash := f.hasCount || f.firstDis < 0
+		if len(hargs) > 0 {
+			pipe.HSet(ctx, hkey, hargs...)
+		}
+		clear(hargs)
+		r.hargs = hargs[:0]
 		if rd.ttl && useHash {
 			pipe.Expire(ctx, hkey, r.ttl(f))
 		}
@@ -472,7 +475,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			for _, me := range exact {
 				zargs = append(zargs, redis.Z{Score: float64(me.t), Member: escMember(me.k.member)})
 			}
-			if m == f.firstDis && rd.wrote {
+			if m == f.firstDis && rd.wrote && !useHash {
 				zargs = append(zargs, redis.Z{Score: float64(gAt + sentinelShift), Member: sentinelAt})
 			}
 			if ce != nil && len(zargs) > 0 && !ce.wide[m] && ce.live[m] >= s.cap {
@@ -512,7 +515,9 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			}
 			zr := &rd.z[m]
 			zkey := zr.key
-			zr.sc = pipe.ZMScore(ctx, zkey, sentinelAt, sentinelEvicted)
+			if !useHash {
+				zr.sc = pipe.ZMScore(ctx, zkey, sentinelAt, sentinelEvicted)
+			}
 			if rd.assumed == noTime {
 				continue // nothing to count from: the second round trip reads
 			}
@@ -587,7 +592,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		if ce != nil && reads[gi].ttl {
 			ce.ttlAt = nowMs
 		}
-		if ce != nil && f.firstDis < 0 && reads[gi].wrote {
+		if ce != nil && (f.hasCount || f.firstDis < 0) && reads[gi].wrote {
 			ce.own = max(ce.own, p.gAt[gi])
 		}
 		res.views[gi] = &views[gi]
@@ -633,21 +638,44 @@ func zSentinels(c *redis.FloatSliceCmd) (at, evicted int64) {
 // groupAt is the entity's At as Redis returned it.
 func groupAt(f *cfamily, rd *gread) int64 {
 	at := int64(noTime)
-	if f.firstDis >= 0 {
-		at, _ = zSentinels(rd.z[f.firstDis].sc)
-		return at
-	}
 	if rd.hash == nil {
+		if f.firstDis >= 0 {
+			at, _ = zSentinels(rd.z[f.firstDis].sc)
+		}
 		return at
 	}
+	for m := range rd.z {
+		rd.z[m].hev = noTime
+	}
+	// "@<worker><token>" -> At and "!<metric>@<worker><token>" -> newest
+	// dropped time, one field per writing instance: each instance's value
+	// only grows, and readers take the maximum, as ZADD GT did.
 	for k, val := range rd.hash.Val() {
-		if strings.HasPrefix(k, "@") {
+		switch {
+		case strings.HasPrefix(k, "@"):
 			if t, err := strconv.ParseInt(val, 10, 64); err == nil {
 				at = max(at, t)
+			}
+		case strings.HasPrefix(k, "!"):
+			ms, _, _ := strings.Cut(k[1:], "@")
+			m, err1 := strconv.Atoi(ms)
+			t, err2 := strconv.ParseInt(val, 10, 64)
+			if err1 == nil && err2 == nil && m < len(rd.z) {
+				rd.z[m].hev = max(rd.z[m].hev, t)
 			}
 		}
 	}
 	return at
+}
+
+// evicted is the metric's newest dropped time: from ZMSCORE, or from the
+// hash for families that have one.
+func (zr *zread) evicted() int64 {
+	if zr.sc == nil {
+		return zr.hev
+	}
+	_, ev := zSentinels(zr.sc)
+	return ev
 }
 
 // fixups reads, in one read-only round trip, the live members of the
@@ -684,7 +712,7 @@ func (r *RedisStore) fixups(ctx context.Context, b *Batch, bases []string, reads
 				continue
 			}
 			cut, ok := zr.cutScore()
-			_, ev := zSentinels(zr.sc)
+			ev := zr.evicted()
 			wasBig := ce != nil && ce.big[m]
 			if !ok || !wasBig && max(ev, cut) > rd.at-cm.maxWin {
 				full = true
@@ -878,6 +906,9 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 		}
 	}
 	for k, val := range hash {
+		if strings.HasPrefix(k, "!") {
+			continue // dropped marks: kept while the key lives
+		}
 		if strings.HasPrefix(k, "@") {
 			if t, err := strconv.ParseInt(val, 10, 64); err != nil || t < at-f.retain {
 				stale = append(stale, k)
@@ -914,7 +945,7 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 			continue
 		}
 		zr := &rd.z[m]
-		_, ev := zSentinels(zr.sc)
+		ev := zr.evicted()
 		dv := sl.disView()
 		dv.evicted, dv.batch = ev, zr.batch
 		mvs[m].dis = dv
@@ -978,7 +1009,16 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 			fam, mm := f, m
 			r.pending = append(r.pending, func(p redis.Pipeliner) { r.pfadd(context.Background(), p, fam, base, mm, all, ce) })
 		}
-		if evict {
+		switch {
+		case evict && rd.hash != nil:
+			// nev covers every instance's mark read, this one's included,
+			// so this instance's field only grows.
+			c, field, mark := cut, "!"+strconv.Itoa(m)+"@"+r.o.WorkerID+r.tok, strconv.FormatInt(nev, 10)
+			r.pending = append(r.pending, func(p redis.Pipeliner) {
+				p.ZRemRangeByScore(context.Background(), zkey, memberMin, strconv.FormatInt(c, 10))
+				p.HSet(context.Background(), hkey, field, mark)
+			})
+		case evict:
 			c := cut
 			r.pending = append(r.pending, func(p redis.Pipeliner) {
 				p.ZRemRangeByScore(context.Background(), zkey, memberMin, strconv.FormatInt(c, 10))
