@@ -231,8 +231,11 @@ func (ce *rent) ownAdd(m MetricID, t uint8, idx, res int64, d float64) (float64,
 	return d, true
 }
 
-func newRent(f *cfamily) *rent {
-	ce := &rent{own: noTime, at: noTime, big: make([]bool, len(f.metrics)), wide: make([]bool, len(f.metrics)), live: make([]int, len(f.metrics))}
+// newRent starts remembering an entity; its counter cache knows the
+// values of this token generation, except what a sweep made it forget.
+func (r *RedisStore) newRent(f *cfamily) *rent {
+	ce := &rent{own: noTime, at: noTime, big: make([]bool, len(f.metrics)), wide: make([]bool, len(f.metrics)), live: make([]int, len(f.metrics)),
+		gen: r.gen, unk: r.sweptBelow}
 	for m := range ce.live {
 		ce.live[m] = -1
 	}
@@ -408,7 +411,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			if own == nil {
 				// New to this worker: its rent is made now, for the
 				// counter cache; the code below still sees ce == nil.
-				own = newRent(f)
+				own = r.newRent(f)
 				r.cache[gkey{g.f, g.entity}] = own
 			}
 			r.ownCounters(own, f, rd.assumed)
@@ -585,8 +588,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		k := gkey{g.f, g.entity}
 		ce := r.cache[k]
 		if ce == nil && reads[gi].wrote {
-			ce = newRent(f)
-			ce.gen, ce.unk = r.gen, r.sweptBelow
+			ce = r.newRent(f)
 			r.cache[k] = ce
 		}
 		if ce != nil && reads[gi].ttl {
