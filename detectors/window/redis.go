@@ -61,6 +61,7 @@ type RedisStore struct {
 	gen        uint32
 	sweptBelow int64 // sweep dropped entities holding buckets that start before this
 	hargs      []any
+	fv         []fieldVal
 
 	p plan
 	// Counter updates per group, as short linked lists in one slice: an
@@ -86,6 +87,13 @@ type rent struct {
 	gen uint32
 	unk int64
 	ctr []ownCtr
+}
+
+// fieldVal is one counter field read, for the bucket idx of series sr.
+type fieldVal struct {
+	sr  *series
+	idx int64
+	x   float64
 }
 
 // ownCtr is the value of one of this instance's counter fields in Redis.
@@ -899,14 +907,15 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 			continue
 		}
 		mvs[m].tiers = sl.series(len(cm.tiers))
-		if at == noTime {
-			continue
-		}
 		for j, t := range cm.tiers {
-			hi := floorDiv(at, t.res)
-			mvs[m].tiers[j] = series{first: hi - t.n + 1, vals: sl.floats.take(int(t.n))}
+			if at != noTime {
+				mvs[m].tiers[j].first = floorDiv(at, t.res) + 1 // empty until a field shows up
+			}
 		}
 	}
+	// Fields are gathered first, so a view holds only the run of buckets
+	// with data (as Memory's do), not every bucket the tier keeps.
+	fv := r.fv[:0]
 	for k, val := range hash {
 		if strings.HasPrefix(k, "!") {
 			continue // dropped marks: kept while the key lives
@@ -923,17 +932,39 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 			continue
 		}
 		sr := &mvs[m].tiers[tj]
-		if at == noTime || idx < sr.first {
+		t := &f.metrics[m].tiers[tj]
+		if at == noTime || idx <= floorDiv(at, t.res)-t.n {
 			stale = append(stale, k)
 			continue
 		}
-		if i := idx - sr.first; i < int64(len(sr.vals)) {
-			x, err := strconv.ParseFloat(val, 64)
-			if err == nil {
-				sr.vals[i] += x // one field per writing instance
+		if idx < sr.first {
+			if x, err := strconv.ParseFloat(val, 64); err == nil {
+				fv = append(fv, fieldVal{sr, idx, x})
 			}
 		}
 	}
+	for m := range f.metrics {
+		for j := range mvs[m].tiers {
+			sr := &mvs[m].tiers[j]
+			lo, hi := int64(math.MaxInt64), sr.first-1
+			for _, x := range fv {
+				if x.sr == sr {
+					lo = min(lo, x.idx)
+				}
+			}
+			if lo > hi {
+				continue
+			}
+			sr.first, sr.vals = lo, sl.floats.take(int(hi-lo+1))
+			for _, x := range fv {
+				if x.sr == sr {
+					sr.vals[x.idx-lo] += x.x // one field per writing instance
+				}
+			}
+		}
+	}
+	clear(fv)
+	r.fv = fv[:0]
 	// Stale fields are invisible (views read only the buckets they keep), so
 	// they are deleted in bunches, or with the TTL refresh, not one per
 	// Apply: an HDEL per entity per Apply would cost as much as its reads.
