@@ -214,6 +214,38 @@ func TestParseJSONFormats(t *testing.T) {
 		// Without escape=json nginx writes \xXX; decoded here.
 		{"nginx.jsonl", 4, jsonWant{time: "2023-10-10T09:06:56Z", ip: "203.0.113.5", method: "GET", path: "/search", query: `q="><script>`,
 			status: 400, ua: "Mozilla/5.0 \"evil\" \u2713", format: nginx}},
+
+		// Captured from Debian's nginx 1.22.1 and Caddy 2.6.2 on loopback with the configs in
+		// testdata/capture/ (nginx ran with TZ=Europe/Paris). escape=json writes unset
+		// variables as "", not "-". Kong support-article json_logs keys, auto-detected:
+		{"nginx_json_captured.jsonl", 1, jsonWant{time: "2026-11-22T04:47:01Z", ip: "127.0.0.1", method: "POST", path: "/api/v1/login", query: "next=%2Fhome",
+			status: 401, bytes: 179, user: "alice", ua: "python-requests/2.31.0", format: nginx}},
+		{"nginx_json_captured.jsonl", 2, jsonWant{time: "2026-11-22T04:47:02Z", ip: "127.0.0.1", method: "GET", path: "/wp-login.php",
+			status: 404, bytes: 153, ua: `Mozilla/5.0 "quoted" bot`, format: nginx}},
+		{"nginx_json_captured.jsonl", 3, jsonWant{time: "2026-11-22T04:47:03Z", ip: "::1", method: "GET", path: "/search", query: "q=%22%3E%3Cscript%3E",
+			status: 404, bytes: 153, ua: "curl/7.88.1", format: nginx}},
+		{"nginx_json_captured.jsonl", 4, jsonWant{time: "2026-11-22T04:47:20Z", ip: "127.0.0.1", method: "GET", path: "/download/report.bin", query: "v=3",
+			status: 200, bytes: 150000, latency: 721 * time.Millisecond, user: "alice", ua: "Wget/1.21.3", format: nginx}},
+		// nginx-proxy LOG_JSON keys, auto-detected: time_local holds $time_iso8601, and
+		// "client_ip" holds $http_x_forwarded_for, which no key name says, so XFF stays
+		// empty here (TestParseCapturedXFF maps it with JSONFields).
+		{"nginx_json_proxy_captured.jsonl", 1, jsonWant{time: "2026-11-22T04:47:01Z", ip: "127.0.0.1", method: "GET", path: "/api/items", query: "page=2&sort=desc",
+			status: 200, bytes: 13, ua: "curl/7.88.1", format: nginx}},
+		{"nginx_json_proxy_captured.jsonl", 2, jsonWant{time: "2026-11-22T04:47:01Z", ip: "127.0.0.1", method: "POST", path: "/api/v1/login", query: "next=%2Fhome",
+			status: 401, bytes: 179, ua: "python-requests/2.31.0", format: nginx}},
+		{"nginx_json_proxy_captured.jsonl", 3, jsonWant{time: "2026-11-22T04:47:03Z", ip: "::1", method: "GET", path: "/search", query: "q=%22%3E%3Cscript%3E",
+			status: 404, bytes: 153, ua: "curl/7.88.1", format: nginx}},
+		{"nginx_json_proxy_captured.jsonl", 4, jsonWant{time: "2026-11-22T04:47:20Z", ip: "127.0.0.1", method: "GET", path: "/download/report.bin", query: "v=3",
+			status: 200, bytes: 150000, latency: 721 * time.Millisecond, ua: "Wget/1.21.3", format: nginx}},
+		// Caddy 2.6.2: user_id only after a successful basic auth, no request.client_ip.
+		{"caddy_captured.jsonl", 1, jsonWant{time: "2026-11-22T04:47:53.93676Z", ip: "127.0.0.1", method: "POST", path: "/api/v1/login", query: "next=%2Fhome",
+			status: 401, latency: 1147134390 * time.Nanosecond, ua: "python-requests/2.31.0", host: "127.0.0.1:18086", xff: "203.0.113.9, 198.51.100.23", format: caddy}},
+		{"caddy_captured.jsonl", 2, jsonWant{time: "2026-11-22T04:47:55.0460794Z", ip: "127.0.0.1", method: "POST", path: "/api/v1/login",
+			status: 200, bytes: 7, latency: 1095753252 * time.Nanosecond, user: "alice", ua: "curl/7.88.1", host: "127.0.0.1:18086", xff: "203.0.113.9", format: caddy}},
+		{"caddy_captured.jsonl", 3, jsonWant{time: "2026-11-22T04:47:55.058767Z", ip: "127.0.0.1", method: "GET", path: "/wp-login.php",
+			status: 404, latency: 111749 * time.Nanosecond, ua: `Mozilla/5.0 "quoted" bot`, host: "127.0.0.1:18086", format: caddy}},
+		{"caddy_captured.jsonl", 4, jsonWant{time: "2026-11-22T04:47:55.0710673Z", ip: "::1", method: "GET", path: "/search", query: "q=%22%3E%3Cscript%3E",
+			status: 404, latency: 57147 * time.Nanosecond, ua: "curl/7.88.1", host: "[::1]:18086", xff: "2001:db8::7, 198.51.100.24", format: caddy}},
 	}
 	p := newJSONTestParser(t, Options{})
 	for _, tt := range tests {
@@ -682,6 +714,8 @@ func TestParseJSONNoAllocs(t *testing.T) {
 	}{
 		{"traefik.jsonl", []int{1, 2, 3, 4, 5}}, {"envoy.jsonl", []int{1, 2, 3, 4, 5, 6, 7}}, {"caddy.jsonl", []int{1, 2, 3, 4, 5}},
 		{"kong.jsonl", []int{1, 2, 3, 5, 6}}, {"aws.jsonl", []int{1, 2, 3, 4}}, {"nginx.jsonl", []int{1, 2, 3}},
+		// Captured lines whose text needs no unescaping.
+		{"nginx_json_captured.jsonl", []int{1, 3, 4}}, {"nginx_json_proxy_captured.jsonl", []int{1, 2, 3, 4}}, {"caddy_captured.jsonl", []int{1, 2, 4}},
 	} {
 		for _, n := range c.lines {
 			line := jsonLine(t, c.file, n)
@@ -692,6 +726,65 @@ func TestParseJSONNoAllocs(t *testing.T) {
 				}
 			}); allocs != 0 {
 				t.Errorf("%s:%d: %v allocations per line, want 0", c.file, n, allocs)
+			}
+		}
+	}
+}
+
+// TestParseCapturedXFF reads the X-Forwarded-For chains of the captured
+// lines (testdata/capture/README.md) behind a loopback proxy. nginx-proxy's
+// LOG_JSON logs $http_x_forwarded_for under "client_ip", a key that other
+// log_formats use for $remote_addr, so it is not guessed: the user maps it
+// with JSONFields, and without the mapping the chain is not read at all.
+func TestParseCapturedXFF(t *testing.T) {
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	proxyFields := map[string]string{"xff": "client_ip"}
+	tests := []struct {
+		file      string
+		line      int
+		fields    map[string]string
+		xff       string
+		untrusted string // ClientIP without trusted proxies
+		withTrust string // ClientIP with loopback trusted
+	}{
+		{"text/nginx_main_captured.log", 2, nil, "203.0.113.9, 198.51.100.23", "127.0.0.1", "198.51.100.23"},
+		{"text/nginx_main_captured.log", 4, nil, "2001:db8::7, 198.51.100.24", "::1", "198.51.100.24"},
+		{"text/nginx_main_captured.log", 5, nil, "192.0.2.33", "127.0.0.1", "192.0.2.33"},
+		{"text/nginx_main_captured.log", 1, nil, "", "127.0.0.1", "127.0.0.1"},
+		{"json/caddy_captured.jsonl", 1, nil, "203.0.113.9, 198.51.100.23", "127.0.0.1", "198.51.100.23"},
+		{"json/caddy_captured.jsonl", 4, nil, "2001:db8::7, 198.51.100.24", "::1", "198.51.100.24"},
+		{"json/nginx_json_proxy_captured.jsonl", 2, proxyFields, "203.0.113.9, 198.51.100.23", "127.0.0.1", "198.51.100.23"},
+		{"json/nginx_json_proxy_captured.jsonl", 3, proxyFields, "2001:db8::7, 198.51.100.24", "::1", "198.51.100.24"},
+		// "client_ip" is "" when the request had no XFF.
+		{"json/nginx_json_proxy_captured.jsonl", 1, proxyFields, "", "127.0.0.1", "127.0.0.1"},
+		// Unmapped, the chain is invisible even behind a trusted peer.
+		{"json/nginx_json_proxy_captured.jsonl", 2, nil, "", "127.0.0.1", "127.0.0.1"},
+	}
+	for _, tt := range tests {
+		dir, file, _ := strings.Cut(tt.file, "/")
+		var line string
+		if dir == "text" {
+			line = textLines(t, file)[tt.line-1]
+		} else {
+			line = jsonLine(t, file, tt.line)
+		}
+		for _, c := range []struct {
+			trusted []netip.Prefix
+			want    string
+		}{{nil, tt.untrusted}, {loopback, tt.withTrust}} {
+			p := newJSONTestParser(t, Options{TrustedProxies: c.trusted, JSONFields: tt.fields})
+			var ev detectors.Event
+			if err := p.Parse(line, &ev); err != nil {
+				t.Fatalf("%s:%d: %v", tt.file, tt.line, err)
+			}
+			if ev.XForwardedFor != tt.xff {
+				t.Errorf("%s:%d fields=%v: XForwardedFor = %q, want %q", tt.file, tt.line, tt.fields, ev.XForwardedFor, tt.xff)
+			}
+			if ev.ClientIP != netip.MustParseAddr(c.want) {
+				t.Errorf("%s:%d fields=%v trusted=%v: ClientIP = %v, want %s", tt.file, tt.line, tt.fields, c.trusted != nil, ev.ClientIP, c.want)
+			}
+			if ev.Status == 0 || ev.Path == "" || ev.Time.IsZero() {
+				t.Errorf("%s:%d fields=%v: lost fields: %+v", tt.file, tt.line, tt.fields, ev)
 			}
 		}
 	}
