@@ -327,12 +327,6 @@ func TestServiceTwoWorkersSeeCampaignWhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.RoundRobin{}, BatchSize: 1000, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
-	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-	w.Close()
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	outs := make([]string, 2)
@@ -355,6 +349,14 @@ func TestServiceTwoWorkersSeeCampaignWhole(t *testing.T) {
 		dones[i] = make(chan error, 1)
 		go func(i int) { dones[i] <- svc.Run(ctx) }(i)
 	}
+	// Produce only once both workers hold partitions, so each sees a part.
+	waitForMembers(t, addr, group, 2)
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.RoundRobin{}, BatchSize: 1000, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	w.Close()
+
 	deadline := time.Now().Add(120 * time.Second)
 	for !allCommitted(t, addr, topic, group) {
 		if time.Now().After(deadline) {
@@ -418,4 +420,31 @@ func TestServiceTwoWorkersSeeCampaignWhole(t *testing.T) {
 			t.Errorf("%v opened %d times across the two workers, want once", k, n)
 		}
 	}
+}
+
+// waitForMembers waits until the group is stable with n members that each
+// own at least one partition.
+func waitForMembers(t *testing.T, addr, group string, n int) {
+	t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 5 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := c.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+		if err == nil && len(resp.Groups) == 1 && resp.Groups[0].GroupState == "Stable" && len(resp.Groups[0].Members) == n {
+			owning := 0
+			for _, m := range resp.Groups[0].Members {
+				for _, tp := range m.MemberAssignments.Topics {
+					if len(tp.Partitions) > 0 {
+						owning++
+						break
+					}
+				}
+			}
+			if owning == n {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("group %s did not settle with %d members owning partitions within 60s", group, n)
 }
