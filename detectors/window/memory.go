@@ -264,8 +264,16 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	if err := s.plan(b, m.wms.base(b), p); err != nil {
 		return nil, err
 	}
-	m.wms.advance(b, p.wm)
-	m.late += p.nLate
+	// A batch whose offsets are all applied already is a retry after a
+	// later step failed (the caller did not commit): answer with views,
+	// change nothing, so retries never count twice.
+	replay := m.appliedAlready(b)
+	if replay {
+		p.nLate = 0
+	} else {
+		m.wms.advance(b, p.wm)
+		m.late += p.nLate
+	}
 
 	m.gents = m.gents[:0]
 	for _, g := range b.groups {
@@ -300,7 +308,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	for _, oi := range order {
 		i := int(oi)
 		op := &b.ops[i]
-		if p.late[i] || op.kind == opTouch {
+		if p.late[i] || op.kind == opTouch || replay {
 			continue
 		}
 		e := m.gents[op.g]
@@ -417,6 +425,9 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		}
 	}
 	for st, off := range b.marks {
+		if replay {
+			break
+		}
 		m.applied[st] = appliedMark{off: off, wm: m.wms.of(st)}
 	}
 	m.sweepIn -= len(b.ops)
@@ -599,6 +610,19 @@ func (m *Memory) sweep() {
 			}
 		}
 	}
+}
+
+// appliedAlready reports whether every offset b marks is applied already.
+func (m *Memory) appliedAlready(b *Batch) bool {
+	if len(b.marks) == 0 {
+		return false
+	}
+	for st, off := range b.marks {
+		if a, ok := m.applied[st]; !ok || off > a.off {
+			return false
+		}
+	}
+	return true
 }
 
 // AppliedOffsets implements Store.
