@@ -60,8 +60,8 @@ type RedisStore struct {
 	tok        string
 	gen        uint32
 	sweptBelow int64 // sweep dropped entities holding buckets that start before this
-	hargs      []any
 	fv         []fieldVal
+	args       cmdArgs
 
 	p plan
 	// Counter updates per group, as short linked lists in one slice: an
@@ -395,7 +395,9 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	reads := make([]gread, len(b.groups))
 	bases := make([]string, len(b.groups))
 	mi := 0
-	var zargs []redis.Z
+	a := &r.args
+	a.reset()
+	defer a.reset()
 	for gi, g := range b.groups {
 		f := &s.fams[g.f]
 		base := r.base(f, g.entity)
@@ -413,7 +415,9 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		// Families with a hash keep At and the dropped marks there, in
 		// per-instance fields (see hashMeta); others in the first member set.
 		useHash := f.hasCount || f.firstDis < 0
-		hargs := r.hargs[:0]
+		hk := a.str(hkey)
+		hset := a.mark()
+		a.add("hset", hk)
 		if r.ahead[gi] >= 0 {
 			own := ce
 			if own == nil {
@@ -424,23 +428,23 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			}
 			r.ownCounters(own, f, rd.assumed)
 			for ai := r.ahead[gi]; ai >= 0; ai = r.aggs[ai].next {
-				a := &r.aggs[ai]
-				if a.v == 0 {
+				ag := &r.aggs[ai]
+				if ag.v == 0 {
 					continue
 				}
-				cm := &f.metrics[a.m]
-				t := &cm.tiers[a.t]
-				field := t.name + strconv.FormatInt(a.idx, 36) + r.tok
-				v, known := own.ownAdd(a.m, a.t, a.idx, t.res, a.v)
+				cm := &f.metrics[ag.m]
+				t := &cm.tiers[ag.t]
+				field := t.name + strconv.FormatInt(ag.idx, 36) + r.tok
+				v, known := own.ownAdd(ag.m, ag.t, ag.idx, t.res, ag.v)
 				switch {
 				case !known && cm.Kind == Count:
-					pipe.HIncrBy(ctx, hkey, field, int64(a.v))
+					pipe.HIncrBy(ctx, hkey, field, int64(ag.v))
 				case !known:
-					pipe.HIncrByFloat(ctx, hkey, field, a.v)
+					pipe.HIncrByFloat(ctx, hkey, field, ag.v)
 				case cm.Kind == Count:
-					hargs = append(hargs, field, strconv.FormatInt(int64(v), 10))
+					a.add(a.str(field), a.i64(int64(v)))
 				default:
-					hargs = append(hargs, field, strconv.FormatFloat(v, 'g', -1, 64))
+					a.add(a.str(field), a.f64(v))
 				}
 			}
 		}
@@ -449,15 +453,16 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			if ce != nil {
 				own = max(own, ce.own)
 			}
-			hargs = append(hargs, "@"+r.o.WorkerID+r.tok, strconv.FormatInt(own, 10))
+			a.add(a.str("@"+r.o.WorkerID+r.tok), a.i64(own))
 		}
-		if len(hargs) > 0 {
-			pipe.HSet(ctx, hkey, hargs...)
+		if a.from(hset) > 2 {
+			_ = pipe.Process(ctx, redis.NewIntCmd(ctx, a.cmd(hset)...))
+		} else {
+			a.drop(hset)
 		}
-		clear(hargs)
-		r.hargs = hargs[:0]
+		ttlSec := a.i64(int64(r.ttl(f) / time.Second))
 		if rd.ttl && useHash {
-			pipe.Expire(ctx, hkey, r.ttl(f))
+			_ = pipe.Process(ctx, redis.NewBoolCmd(ctx, "expire", hk, ttlSec))
 		}
 		if f.firstDis >= 0 {
 			rd.z = make([]zread, len(f.metrics))
@@ -470,7 +475,9 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			zr := &rd.z[m]
 			zkey := base + "d" + strconv.Itoa(m)
 			zr.key = zkey
-			zargs = zargs[:0]
+			zk := a.str(zkey)
+			zadd := a.mark()
+			a.add("zadd", zk, "gt")
 			start := mi
 			for mi < len(mems) && mems[mi].k.g == int32(gi) && int(mems[mi].k.m) == m {
 				mi++
@@ -484,22 +491,24 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			}
 			zr.sent = len(exact)
 			for _, me := range exact {
-				zargs = append(zargs, redis.Z{Score: float64(me.t), Member: escMember(me.k.member)})
+				a.add(a.f64(float64(me.t)), a.str(escMember(me.k.member)))
 			}
 			if m == f.firstDis && rd.wrote && !useHash {
-				zargs = append(zargs, redis.Z{Score: float64(gAt + sentinelShift), Member: sentinelAt})
+				a.add(a.f64(float64(gAt+sentinelShift)), sentinelAt)
 			}
-			if ce != nil && len(zargs) > 0 && !ce.wide[m] && ce.live[m] >= s.cap {
+			if ce != nil && a.from(zadd) > 3 && !ce.wide[m] && ce.live[m] >= s.cap {
 				// Large sets: see sentinelWide. Sent once per TTL refresh,
 				// in case the key was lost and recreated meanwhile.
-				zargs = append(zargs, redis.Z{Score: sentinelWideScore, Member: sentinelWide})
+				a.add(a.f64(sentinelWideScore), a.str(sentinelWide))
 				ce.wide[m] = true
 			}
-			if len(zargs) > 0 {
-				pipe.ZAddGT(ctx, zkey, zargs...)
+			if a.from(zadd) > 3 {
+				_ = pipe.Process(ctx, redis.NewIntCmd(ctx, a.cmd(zadd)...))
+			} else {
+				a.drop(zadd)
 			}
 			if rd.ttl {
-				pipe.Expire(ctx, zkey, r.ttl(f))
+				_ = pipe.Process(ctx, redis.NewBoolCmd(ctx, "expire", zk, ttlSec))
 			}
 			if rd.ttl && ce != nil {
 				// Members outside every window are invisible; drop them
@@ -517,7 +526,8 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			}
 		}
 		if useHash {
-			rd.hash = pipe.HGetAll(ctx, hkey)
+			rd.hash = redis.NewMapStringStringCmd(ctx, "hgetall", hk)
+			_ = pipe.Process(ctx, rd.hash)
 		}
 		for m := range f.metrics {
 			cm := &f.metrics[m]
@@ -534,7 +544,8 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			}
 			zr.cnt = make([]*redis.IntCmd, len(cm.cntWins))
 			for k, w := range cm.cntWins {
-				zr.cnt[k] = pipe.ZCount(ctx, zkey, "("+strconv.FormatInt(rd.assumed-min(w, cm.maxWin), 10), memberMax)
+				zr.cnt[k] = redis.NewIntCmd(ctx, "zcount", a.str(zkey), a.str("("+strconv.FormatInt(rd.assumed-min(w, cm.maxWin), 10)), a.str(memberMax))
+				_ = pipe.Process(ctx, zr.cnt[k])
 			}
 			// A trim may be due when the members kept after the last Apply
 			// plus this batch's can exceed the cap: ask for the newest one
