@@ -388,6 +388,9 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		return strings.Compare(b.k.member, a.k.member)
 	})
 
+	a := &r.args
+	a.reset()
+	defer a.reset()
 	pipe := r.c.TxPipeline()
 	for _, f := range r.pending {
 		f(pipe)
@@ -395,9 +398,6 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	reads := make([]gread, len(b.groups))
 	bases := make([]string, len(b.groups))
 	mi := 0
-	a := &r.args
-	a.reset()
-	defer a.reset()
 	for gi, g := range b.groups {
 		f := &s.fams[g.f]
 		base := r.base(f, g.entity)
@@ -852,23 +852,6 @@ func (r *RedisStore) pfadd(ctx context.Context, pipe redis.Pipeliner, f *cfamily
 		return
 	}
 	cm := &f.metrics[m]
-	byKey := map[hllBucket][]any{}
-	for _, me := range mems {
-		for _, res := range cm.hllRes {
-			k := hllBucket{res, floorDiv(me.t, res)}
-			byKey[k] = append(byKey[k], me.k.member)
-		}
-	}
-	keys := make([]hllBucket, 0, len(byKey))
-	for k := range byKey {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b hllBucket) int {
-		if c := cmp.Compare(a.res, b.res); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.idx, b.idx)
-	})
 	if ce.hllTTL == nil {
 		ce.hllTTL = make([]map[hllBucket]bool, len(f.metrics))
 	}
@@ -876,12 +859,22 @@ func (r *RedisStore) pfadd(ctx context.Context, pipe redis.Pipeliner, f *cfamily
 		ce.hllTTL[m] = map[hllBucket]bool{}
 	}
 	seen := ce.hllTTL[m]
-	for _, k := range keys {
-		key := hllKey(base, m, k.res, k.idx)
-		pipe.PFAdd(ctx, key, byKey[k]...)
-		if !seen[k] {
-			seen[k] = true
-			pipe.Expire(ctx, key, r.ttl(f))
+	a := &r.args
+	for _, res := range cm.hllRes {
+		// mems are newest first, so a bucket's members are consecutive.
+		for i := 0; i < len(mems); {
+			k := hllBucket{res, floorDiv(mems[i].t, res)}
+			key := a.str(hllKey(base, m, k.res, k.idx))
+			st := a.mark()
+			a.add("pfadd", key)
+			for ; i < len(mems) && floorDiv(mems[i].t, res) == k.idx; i++ {
+				a.add(a.str(mems[i].k.member))
+			}
+			_ = pipe.Process(ctx, redis.NewIntCmd(ctx, a.cmd(st)...))
+			if !seen[k] {
+				seen[k] = true
+				_ = pipe.Process(ctx, redis.NewBoolCmd(ctx, "expire", key, a.i64(int64(r.ttl(f)/time.Second))))
+			}
 		}
 	}
 	// Forget buckets older than every window: they are never written again
