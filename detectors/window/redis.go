@@ -62,6 +62,11 @@ type RedisStore struct {
 	sweptBelow int64 // sweep dropped entities holding buckets that start before this
 	fv         []fieldVal
 	args       cmdArgs
+	fb         []byte
+	// Per-Apply read state, reused (see reuse).
+	reads   []gread
+	zpool   []zread
+	cntPool []*redis.IntCmd
 
 	p plan
 	// Counter updates per group, as short linked lists in one slice: an
@@ -395,7 +400,8 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	for _, f := range r.pending {
 		f(pipe)
 	}
-	reads := make([]gread, len(b.groups))
+	reads := r.reuse(len(b.groups))
+	defer r.reuse(0)
 	bases := make([]string, len(b.groups))
 	mi := 0
 	for gi, g := range b.groups {
@@ -434,7 +440,8 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 				}
 				cm := &f.metrics[ag.m]
 				t := &cm.tiers[ag.t]
-				field := t.name + strconv.FormatInt(ag.idx, 36) + r.tok
+				r.fb = append(strconv.AppendInt(append(r.fb[:0], t.name...), ag.idx, 36), r.tok...)
+				field := string(r.fb)
 				v, known := own.ownAdd(ag.m, ag.t, ag.idx, t.res, ag.v)
 				switch {
 				case !known && cm.Kind == Count:
@@ -465,7 +472,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			_ = pipe.Process(ctx, redis.NewBoolCmd(ctx, "expire", hk, ttlSec))
 		}
 		if f.firstDis >= 0 {
-			rd.z = make([]zread, len(f.metrics))
+			rd.z = take(&r.zpool, len(f.metrics))
 		}
 		for m := range f.metrics {
 			cm := &f.metrics[m]
@@ -542,7 +549,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			if rd.assumed == noTime {
 				continue // nothing to count from: the second round trip reads
 			}
-			zr.cnt = make([]*redis.IntCmd, len(cm.cntWins))
+			zr.cnt = take(&r.cntPool, len(cm.cntWins))
 			for k, w := range cm.cntWins {
 				zr.cnt[k] = redis.NewIntCmd(ctx, "zcount", a.str(zkey), a.str("("+strconv.FormatInt(rd.assumed-min(w, cm.maxWin), 10)), a.str(memberMax))
 				_ = pipe.Process(ctx, zr.cnt[k])
@@ -624,6 +631,30 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		r.sweep()
 	}
 	return res, nil
+}
+
+// reuse returns n zeroed read slots for an Apply, emptying the pools the
+// previous Apply took its per-metric state from. Views keep nothing of
+// them: slices a view shares (members read) are dropped here, not reused.
+func (r *RedisStore) reuse(n int) []gread {
+	clear(r.reads)
+	clear(r.zpool)
+	clear(r.cntPool)
+	r.zpool, r.cntPool = r.zpool[:0], r.cntPool[:0]
+	r.reads = slices.Grow(r.reads[:0], n)[:n]
+	return r.reads
+}
+
+// take hands out n zeroed elements from *pool, growing it in new arrays
+// so earlier hand-outs stay valid.
+func take[T any](pool *[]T, n int) []T {
+	p := *pool
+	if len(p)+n > cap(p) {
+		p = make([]T, 0, max(2*cap(p), 1024, n))
+	}
+	out := p[len(p) : len(p)+n : len(p)+n]
+	*pool = p[:len(p)+n]
+	return out
 }
 
 // addAgg adds d to bucket idx of tier t of metric m of group g.
