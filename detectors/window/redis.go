@@ -30,13 +30,26 @@ type RedisOptions struct {
 	// AppliedTTL is the TTL of the applied-offsets hash, refreshed by every
 	// Apply (default 7 days).
 	AppliedTTL time.Duration
-	// WorkerID names this store instance in the per-worker fields of
-	// count-only families (default: random).
+	// WorkerID names this store instance in its At and dropped-mark hash
+	// fields, followed by a random token per instance (default: random).
 	WorkerID string
 }
 
 // RedisStore keeps windows in Redis, shared by every worker. See doc.go for
-// the key layout, costs and crash semantics.
+// crash semantics; the key layout differs from doc.go's in the hash:
+//
+//	<prefix>:{f:e}:h   "<metric>:<bucket s>:<bucket base36>:<token>" -> counter,
+//	                   one field per writing store instance (see ownCounters);
+//	                   "@<worker><token>" -> At, "!<metric>@<worker><token>" ->
+//	                   newest dropped time (families with a Count/Sum metric;
+//	                   a reader takes the maximum over instances)
+//	<prefix>:{f:e}:d<m> member -> newest event ms; the "\x00A"/"\x00E"
+//	                   sentinels only in families without a hash
+//
+// Per touched entity an Apply queues one HSET (counters and At), one ZADD
+// GT per Distinct metric, HGETALL, one ZCOUNT per counted window, and an
+// EXPIRE per key for new keys and then every TTLRefresh; BENCHMARKS.md has
+// the measured costs.
 type RedisStore struct {
 	c       redis.UniversalClient
 	s       *schema
