@@ -966,7 +966,16 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 	fv := r.fv[:0]
 	for k, val := range hash {
 		if strings.HasPrefix(k, "!") {
-			continue // dropped marks: kept while the key lives
+			// A dropped mark below another instance's for the same metric
+			// says nothing the maximum does not: delete it, so marks of
+			// instances long gone do not pile up in a busy entity's hash.
+			ms, _, _ := strings.Cut(k[1:], "@")
+			m, err1 := strconv.Atoi(ms)
+			t, err2 := strconv.ParseInt(val, 10, 64)
+			if err1 != nil || err2 != nil || m >= len(rd.z) || t < rd.z[m].hev {
+				stale = append(stale, k)
+			}
+			continue
 		}
 		if strings.HasPrefix(k, "@") {
 			if t, err := strconv.ParseInt(val, 10, 64); err != nil || t < at-f.retain {
