@@ -432,7 +432,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			rd.assumed = max(rd.assumed, ce.at)
 		}
 		// Families with a hash keep At and the dropped marks there, in
-		// per-instance fields (see hashMeta); others in the first member set.
+		// per-instance fields (see groupAt); others in the first member set.
 		useHash := f.hasCount || f.firstDis < 0
 		hk := a.str(hkey)
 		hset := a.mark()
