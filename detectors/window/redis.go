@@ -67,6 +67,9 @@ type RedisStore struct {
 	// uncertain is set when an Apply failed: its MULTI may still have run
 	// (a lost reply), so the next Apply checks the applied offsets first.
 	uncertain bool
+	// appliedHere is the highest offset per stream this instance applied
+	// itself, so a retry of a batch it already applied changes nothing.
+	appliedHere map[string]int64
 
 	// tok ends the counter fields this store instance writes (":" and 8
 	// random characters); gen counts its changes. See ownCounters.
@@ -615,6 +618,14 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	// Committed: from here on only the optional read-only round trip may
 	// fail, and then the views fall back to what they already know.
 	r.uncertain = false
+	if !done {
+		if r.appliedHere == nil {
+			r.appliedHere = make(map[string]int64, len(b.marks))
+		}
+		for st, off := range b.marks {
+			r.appliedHere[st] = max(r.appliedHere[st], off)
+		}
+	}
 	r.wms.advance(b, p.wm)
 	r.late += p.nLate
 	r.pending = r.pending[:0]
@@ -863,7 +874,22 @@ func unescMember(m string) string {
 // and only its reply was lost, so b must not be applied again. This costs
 // a round trip only after errors.
 func (r *RedisStore) alreadyApplied(ctx context.Context, b *Batch) (bool, error) {
-	if !r.uncertain || len(b.marks) == 0 {
+	if len(b.marks) == 0 {
+		return false, nil
+	}
+	// A retry after this instance's own successful Apply (a later step of
+	// the caller failed, nothing was committed): known without asking.
+	known := true
+	for st, off := range b.marks {
+		if a, ok := r.appliedHere[st]; !ok || off > a {
+			known = false
+			break
+		}
+	}
+	if known {
+		return true, nil
+	}
+	if !r.uncertain {
 		return false, nil
 	}
 	streams := make([]string, 0, len(b.marks))
