@@ -51,43 +51,43 @@
 //
 // Keys of one (family, entity) share the hash tag {family:entity}:
 //
-//	<prefix>:{f:e}:h                 hash: "<metric>:<bucket s>:<bucket base36>" -> counter,
-//	                                 "@<worker>" -> At (families without Distinct metrics)
-//	<prefix>:{f:e}:d<metric>         zset: member -> newest event ms;
-//	                                 "\x00A" -> At+2^52, "\x00E" -> newest dropped-2^52,
-//	                                 "\x00W---..." (busy entities: keeps the set a skiplist)
+//	<prefix>:{f:e}:h                 hash: "<metric>:<bucket s>:<bucket base36>:<token>" -> counter,
+//	                                 one field per writing store instance; "@<worker><token>" -> At,
+//	                                 "!<metric>@<worker><token>" -> newest dropped member time
+//	<prefix>:{f:e}:d<metric>         zset: member -> newest event ms ("\x00A"/"\x00E" sentinels for
+//	                                 At and the dropped mark only in families without a hash;
+//	                                 "\x00W---..." on busy entities keeps the set a skiplist)
 //	<prefix>:{f:e}:l<m>:<s>:<bucket> HyperLogLog per bucket (only entities over the cap)
 //	<prefix>:applied                 hash: stream -> "<offset>:<watermark ms>"
 //
-// The sentinels' scores sit outside every member's (|score| < 2^51), so
-// ZCOUNT and rank reads over members never see them, and ZADD GT keeps both
-// as maxima without read-modify-write (no Lua).
+// Counters are per writing instance: each store instance (a random token,
+// renewed after any failed Apply) is the only writer of its fields, so it
+// knows their values and sets all of an entity's changed buckets with one
+// HSET instead of one HINCRBY per bucket; a view adds a bucket up over
+// instances, and readers take the maximum of the At and dropped-mark
+// fields. A worker replaying after a crash is a new instance writing its
+// own fields from zero, so replays never overwrite or double what another
+// instance wrote. (An entity the cache sweep forgot gets HINCRBY instead of
+// HSET for buckets it may already hold.) The sentinels' scores sit outside
+// every member's (|score| < 2^51), so ZCOUNT and rank reads never see them
+// and ZADD GT keeps maxima without read-modify-write (no Lua).
 //
 // Apply aggregates the batch in the worker and sends everything as ONE
-// MULTI/EXEC round trip. Per touched entity: one HINCRBY/HINCRBYFLOAT per
-// changed bucket (one per tier per bucket the batch's events fall in), one
-// ZADD GT per Distinct metric carrying its new members and At, and the reads
-// HGETALL (counters), ZMSCORE (At and the dropped mark) and one ZCOUNT per
-// window from the At this worker expects (its cached At or the batch's
-// newest time). Members are not read back: a view carries counts, and
-// View.Members reads the members on first use (one round trip, when a
-// detector reports evidence). When the members kept plus the batch's may
-// exceed the cap, a ZRANGE ... LIMIT cap 1 asks for the newest member beyond
-// the cap, the cut of the trim. A second, read-only round trip reads the
-// whole live member set of the few entities where that is not enough: the
-// At Redis returned is not the expected one (another worker moved it, or
-// this worker had not seen the entity), a trim is due but its cut was not
-// asked for, or the entity has just gone over the cap (its members go into
-// the HyperLogLogs). Entities already over the cap add PFADDs for the
-// batch's members and one PFCOUNT per window. Trims (ZREMRANGEBYSCORE up
-// to the cut, ZADD GT of the dropped mark) and stale hash fields (HDEL, in
-// bunches of 8 or with the TTL refresh) are queued into the next Apply's
-// MULTI. Every key has a TTL of its family's longest window/history +
-// Lateness + 2*TTLRefresh; a worker refreshes it at most every TTLRefresh
-// (30 s) per entity, dropping members outside every window at the same
-// time (a key recreated from scratch within that time, e.g. after Redis
-// lost its data, gets its TTL at the next refresh). BENCHMARKS.md has the
-// measured costs.
+// MULTI/EXEC round trip. Per touched entity: one HSET (counters and At),
+// one ZADD GT per Distinct metric carrying its new members (at most the cap
+// newest for an entity already over it), and the reads HGETALL and one
+// ZCOUNT per window from the At this worker expects. Members are not read
+// back: a view carries counts, and View.Members reads the members on first
+// use (one round trip, when a detector reports evidence). When the members
+// kept plus the batch's may exceed the cap, a ZRANGE ... LIMIT cap 1 asks
+// for the cut of the trim. A second, read-only round trip is made only for
+// the few entities where that is not enough (another worker moved At, a
+// trim is due without its cut, an entity just went over the cap). Entities
+// over the cap add PFADDs for the batch's members and one PFCOUNT per
+// window, only when MinEvents is met. Trims and stale hash fields are
+// queued into the next Apply's MULTI. Every key has a TTL of its family's
+// longest window/history + Lateness + 2*TTLRefresh, refreshed at most every
+// TTLRefresh (30 s) per entity. BENCHMARKS.md has the measured costs.
 //
 // # Exactly once after crashes
 //
@@ -104,7 +104,10 @@
 // the caller retries the same batch: the Apply after a failed one first
 // reads the applied offsets (one extra round trip, only then), and if they
 // already cover the batch's MarkApplied offsets (the MULTI ran, its reply
-// was lost) it applies nothing and only returns the views.
+// was lost) it applies nothing and only returns the views. The same holds
+// for a retry of a batch this instance applied successfully (a later step
+// of the caller failed before the commit): Apply remembers the offsets it
+// applied and answers such a batch with views only.
 //
 // Redis Cluster caveat: MULTI only works within one slot, and go-redis runs
 // a Cluster transaction pipeline as one MULTI per slot. Each entity's

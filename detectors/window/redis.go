@@ -35,8 +35,8 @@ type RedisOptions struct {
 	WorkerID string
 }
 
-// RedisStore keeps windows in Redis, shared by every worker. See doc.go for
-// crash semantics; the key layout differs from doc.go's in the hash:
+// RedisStore keeps windows in Redis, shared by every worker. doc.go has the
+// key layout and crash semantics; in short:
 //
 //	<prefix>:{f:e}:h   "<metric>:<bucket s>:<bucket base36>:<token>" -> counter,
 //	                   one field per writing store instance (see ownCounters);
