@@ -38,21 +38,11 @@ func TestServiceEndToEnd(t *testing.T) {
 	truth, _ := produceGenerated(t, addr, topic, 3, garbage)
 
 	out := filepath.Join(t.TempDir(), "detections.jsonl")
-	cfg := DefaultConfig()
-	cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID = []string{addr}, []string{topic}, group
-	cfg.Kafka.BatchWait = 50 * time.Millisecond
-	cfg.Redis.Addrs, cfg.Redis.DB, cfg.Redis.Prefix = []string{rs.Addr}, rs.DB, "e2e"
+	cfg := workerConfig(addr, topic, group, rs, "e2e", out)
 	cfg.Metrics.Listen = "127.0.0.1:0"
-	cfg.Detections = out
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	svc, err := NewService(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	svc, done := startWorker(t, ctx, cfg)
 
 	deadline := time.Now().Add(90 * time.Second)
 	for !allCommitted(t, addr, topic, group) {
@@ -172,21 +162,11 @@ func TestServiceSurvivesRedisOutage(t *testing.T) {
 	truth, last := produceGenerated(t, addr, topic, 0, nil)
 	msgs := truth.Events
 
-	cfg := DefaultConfig()
-	cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID = []string{addr}, []string{topic}, group
-	cfg.Kafka.BatchSize, cfg.Kafka.BatchWait = 200, 20*time.Millisecond
-	cfg.Redis.Addrs, cfg.Redis.Prefix = []string{rs.Addr}, "outage"
-	cfg.Metrics.Listen = ""
-	cfg.Detections = filepath.Join(t.TempDir(), "detections.jsonl")
+	cfg := workerConfig(addr, topic, group, rs, "outage", filepath.Join(t.TempDir(), "detections.jsonl"))
+	cfg.Kafka.BatchSize = 200
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	svc, err := NewService(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	svc, done := startWorker(t, ctx, cfg)
 
 	for svc.Summary().Events() < int64(msgs)/4 {
 		time.Sleep(5 * time.Millisecond)
@@ -333,21 +313,10 @@ func TestServiceTwoWorkersSeeCampaignWhole(t *testing.T) {
 	dones := make([]chan error, 2)
 	svcs := make([]*Service, 2)
 	for i := range outs {
-		cfg := DefaultConfig()
-		cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID = []string{addr}, []string{topic}, group
-		cfg.Kafka.BatchSize, cfg.Kafka.BatchWait = 500, 20*time.Millisecond
-		cfg.Redis.Addrs, cfg.Redis.DB, cfg.Redis.Prefix = []string{rs.Addr}, rs.DB, "pair"
-		cfg.Metrics.Listen = ""
 		outs[i] = filepath.Join(t.TempDir(), fmt.Sprintf("worker%d.jsonl", i))
-		cfg.Detections = outs[i]
-		svc, err := NewService(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer svc.Close()
-		svcs[i] = svc
-		dones[i] = make(chan error, 1)
-		go func(i int) { dones[i] <- svc.Run(ctx) }(i)
+		cfg := workerConfig(addr, topic, group, rs, "pair", outs[i])
+		cfg.Kafka.BatchSize = 500
+		svcs[i], dones[i] = startWorker(t, ctx, cfg)
 	}
 	// Produce only once both workers hold partitions, so each sees a part.
 	waitForMembers(t, addr, group, 2)
@@ -447,4 +416,29 @@ func waitForMembers(t *testing.T, addr, group string, n int) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("group %s did not settle with %d members owning partitions within 60s", group, n)
+}
+
+// workerConfig is a worker's configuration for the tests: the given broker,
+// topic, group and Redis, detections to out, no metrics endpoint.
+func workerConfig(addr, topic, group string, rs *testenv.RedisServer, prefix, out string) Config {
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID = []string{addr}, []string{topic}, group
+	cfg.Kafka.BatchWait = 20 * time.Millisecond
+	cfg.Redis.Addrs, cfg.Redis.DB, cfg.Redis.Prefix = []string{rs.Addr}, rs.DB, prefix
+	cfg.Metrics.Listen = ""
+	cfg.Detections = out
+	return cfg
+}
+
+// startWorker starts a worker; its Run result arrives on the channel.
+func startWorker(t *testing.T, ctx context.Context, cfg Config) (*Service, chan error) {
+	t.Helper()
+	svc, err := NewService(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	return svc, done
 }

@@ -58,16 +58,16 @@ var defaultStart = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
 
 const defaultRate = 70.0
 
-// Detection kinds, as named in the ground truth and by the detectors.
+// Detection kinds, as named in the ground truth: the detectors' own names.
 const (
-	KindLoginBurst         = "login_burst"
-	KindCredentialStuffing = "credential_stuffing"
-	KindScanning           = "scanning"
-	KindEnumeration        = "enumeration"
-	KindScraping           = "scraping"
-	KindRateAnomaly        = "rate_anomaly"
-	KindShadowAPI          = "shadow_api"
-	KindErrorSpike         = "error_spike"
+	KindLoginBurst         = detectors.KindLoginBurst
+	KindCredentialStuffing = detectors.KindCredentialStuffing
+	KindScanning           = detectors.KindScanning
+	KindEnumeration        = detectors.KindEnumeration
+	KindScraping           = detectors.KindScraping
+	KindRateAnomaly        = detectors.KindRateAnomaly
+	KindShadowAPI          = detectors.KindShadowAPI
+	KindErrorSpike         = detectors.KindErrorSpike
 )
 
 // Kinds lists every attack kind Generate can inject.
