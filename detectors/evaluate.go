@@ -157,12 +157,14 @@ func ftoa(v float64) string {
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
+// durString writes a window as people do: 10m, 1h, 1h30m, 90s as 1m30s.
 func durString(d time.Duration) string {
 	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
 	}
 	return s
 }
