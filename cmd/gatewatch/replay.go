@@ -125,8 +125,10 @@ func replay(ctx context.Context, o replayOptions, stdin io.Reader, stdout, stder
 		if err != nil {
 			return fmt.Errorf("flush detectors: %w", err)
 		}
-		if err := sink.Detections(ctx, ds); err != nil {
-			return err
+		if len(ds) > 0 {
+			if err := sink.Detections(ctx, ds); err != nil {
+				return err
+			}
 		}
 	}
 	if eng != nil {
@@ -141,6 +143,9 @@ func replay(ctx context.Context, o replayOptions, stdin io.Reader, stdout, stder
 	if o.json {
 		summaryOut = stderr
 	} else if sink != nil {
+		if eng.Stats().Detections == 0 {
+			fmt.Fprintln(stdout, "no detections")
+		}
 		fmt.Fprintln(stdout)
 	}
 	if _, err := proc.Summary().WriteTo(summaryOut); err != nil {
