@@ -63,10 +63,10 @@ type Engine struct {
 
 	mu      sync.Mutex
 	batch   window.Batch
-	ipStr   map[netip.Addr]string
-	netStr  map[netip.Addr]string
-	rtStr   map[[2]string]string
-	irStr   map[irKey]string
+	ipStr   map[netip.Addr]*ipEnt
+	rtStr   map[[2]string]*rtEnt
+	irStr   map[irKey]string // ip-route entities of IPs past irPerIP routes
+	irN     int              // ip-route entities cached, in ipStr and irStr
 	succIP  map[string]struct{}
 	succUsr map[string]struct{}
 	pop     popRing
@@ -76,10 +76,35 @@ type Engine struct {
 	stats   Stats
 }
 
+// ipEnt caches the entity strings built from one client address: the IP
+// itself, its network (on first login) and its ip-route entities. One map
+// lookup per event finds them all, and an ip-route entity is found by
+// comparing a route pointer and two (usually empty) strings in a short
+// list, instead of hashing the address, user and route again.
+type ipEnt struct {
+	s      string
+	net    string
+	routes []irEnt
+}
+
+type irEnt struct {
+	rt          *rtEnt
+	user, param string
+	s           string
+}
+
+// rtEnt is the interned "<METHOD> <route>" string; its address identifies
+// the route in the ip-route caches.
+type rtEnt struct{ s string }
+
+// irPerIP bounds an ipEnt's route list: an IP touching more (id-carrying)
+// routes than this keeps the rest in Engine.irStr.
+const irPerIP = 8
+
 type irKey struct {
 	ip    netip.Addr
+	rt    *rtEnt
 	user  string
-	route string
 	param string
 }
 
@@ -120,9 +145,8 @@ func NewEngine(cfg Config, store window.Store, inc IncidentStore, opts EngineOpt
 		detAllow:   map[string]*allowMatcher{},
 		warmN:      int(cfg.Warmup / globalBucket),
 		routeWarmN: int(cfg.Warmup / baseBucket),
-		ipStr:      map[netip.Addr]string{},
-		netStr:     map[netip.Addr]string{},
-		rtStr:      map[[2]string]string{},
+		ipStr:      map[netip.Addr]*ipEnt{},
+		rtStr:      map[[2]string]*rtEnt{},
 		irStr:      map[irKey]string{},
 		succIP:     map[string]struct{}{},
 		succUsr:    map[string]struct{}{},
@@ -148,66 +172,80 @@ func (e *Engine) Stats() Stats {
 
 func (e *Engine) fam(f int) window.FamilyID { return e.lay.id[f] }
 
-func (e *Engine) ipString(a netip.Addr) string {
-	if s, ok := e.ipStr[a]; ok {
-		return s
+// ipEntry is the cache entry of address a. Past cacheCap addresses or
+// ip-route entities every address entry restarts (routes stay: they are
+// few), so memory stays flat on traffic with unbounded cardinality.
+func (e *Engine) ipEntry(a netip.Addr) *ipEnt {
+	if ie, ok := e.ipStr[a]; ok {
+		return ie
 	}
-	if len(e.ipStr) >= cacheCap {
+	if len(e.ipStr) >= cacheCap || e.irN >= cacheCap {
 		clear(e.ipStr)
+		clear(e.irStr)
+		e.irN = 0
 	}
-	s := a.String()
-	e.ipStr[a] = s
-	return s
+	ie := &ipEnt{s: a.String()}
+	e.ipStr[a] = ie
+	return ie
 }
 
 // netString is the /24 (IPv4) or /48 (IPv6) network of a.
-func (e *Engine) netString(a netip.Addr) string {
-	if s, ok := e.netStr[a]; ok {
-		return s
-	}
-	if len(e.netStr) >= cacheCap {
-		clear(e.netStr)
+func netString(ie *ipEnt, a netip.Addr) string {
+	if ie.net != "" {
+		return ie.net
 	}
 	bits := 24
 	if a.Is6() {
 		bits = 48
 	}
 	p, _ := a.Prefix(bits)
-	s := p.String()
-	e.netStr[a] = s
-	return s
+	ie.net = p.String()
+	return ie.net
 }
 
-func (e *Engine) routeString(method, route string) string {
+func (e *Engine) route(method, route string) *rtEnt {
 	k := [2]string{method, route}
-	if s, ok := e.rtStr[k]; ok {
-		return s
+	if r, ok := e.rtStr[k]; ok {
+		return r
 	}
 	if len(e.rtStr) >= cacheCap {
+		// Old route entries stay valid where ip-route entries hold them;
+		// they only stop matching new lookups.
 		clear(e.rtStr)
 	}
-	s := method + " " + route
-	e.rtStr[k] = s
-	return s
+	r := &rtEnt{s: method + " " + route}
+	e.rtStr[k] = r
+	return r
 }
 
 // ipRouteString is the enumeration/scraping entity "<ip> <user> <route>":
 // per client IP and, when the log names one, per user, so that an office
 // NAT's many employees are many clients, not one (Cloudflare counts per
 // session for the same reason).
-func (e *Engine) ipRouteString(a netip.Addr, ip, user, rt, param string) string {
-	k := irKey{a, user, rt, param}
-	if s, ok := e.irStr[k]; ok {
-		return s
+func (e *Engine) ipRouteString(a netip.Addr, ie *ipEnt, user string, rt *rtEnt, param string) string {
+	for i := range ie.routes {
+		r := &ie.routes[i]
+		if r.rt == rt && r.user == user && r.param == param {
+			return r.s
+		}
 	}
-	if len(e.irStr) >= cacheCap {
-		clear(e.irStr)
+	var k irKey
+	if len(ie.routes) >= irPerIP {
+		k = irKey{a, rt, user, param}
+		if s, ok := e.irStr[k]; ok {
+			return s
+		}
 	}
-	s := ip + " " + user + " " + rt
+	s := ie.s + " " + user + " " + rt.s
 	if param != "" {
 		s += "?" + param
 	}
-	e.irStr[k] = s
+	e.irN++
+	if len(ie.routes) < irPerIP {
+		ie.routes = append(ie.routes, irEnt{rt: rt, user: user, param: param, s: s})
+	} else {
+		e.irStr[k] = s
+	}
 	return s
 }
 
@@ -264,8 +302,10 @@ func (e *Engine) add(b *window.Batch, ev *Event, ri RouteInfo) {
 	t := ev.Time
 	hasIP := ev.ClientIP.IsValid()
 	var ip string
+	var ie *ipEnt
 	if hasIP {
-		ip = e.ipString(ev.ClientIP)
+		ie = e.ipEntry(ev.ClientIP)
+		ip = ie.s
 	}
 	l := &e.lay
 	if l.present[famGlobal] {
@@ -291,9 +331,11 @@ func (e *Engine) add(b *window.Batch, ev *Event, ri RouteInfo) {
 			b.Add(f, ip, ipTraversal, t, 1)
 		}
 	}
+	var rte *rtEnt
 	if l.present[famRoute] {
 		f := e.fam(famRoute)
-		rt := e.routeString(ev.Method, route)
+		rte = e.route(ev.Method, route)
+		rt := rte.s
 		b.Add(f, rt, rtReq, t, 1)
 		if ev.Status >= 500 {
 			b.Add(f, rt, rtErr, t, 1)
@@ -326,7 +368,10 @@ func (e *Engine) add(b *window.Batch, ev *Event, ri RouteInfo) {
 			if user == "-" || strings.IndexByte(user, ' ') >= 0 {
 				user = ""
 			}
-			ent := e.ipRouteString(ev.ClientIP, ip, user, e.routeString(ev.Method, route), param)
+			if rte == nil {
+				rte = e.route(ev.Method, route)
+			}
+			ent := e.ipRouteString(ev.ClientIP, ie, user, rte, param)
 			b.Add(f, ent, irReq, t, 1)
 			b.AddMember(f, ent, irIDs, t, id)
 			switch {
@@ -358,7 +403,7 @@ func (e *Engine) add(b *window.Batch, ev *Event, ri RouteInfo) {
 	}
 	var nw string
 	if hasIP && l.present[famNet] {
-		nw = e.netString(ev.ClientIP)
+		nw = netString(ie, ev.ClientIP)
 		b.Add(e.fam(famNet), nw, srcLogin, t, 1)
 	}
 	if ua != "" && l.present[famUA] {

@@ -71,6 +71,9 @@ func (p *popRing) push(v float64) {
 	p.valid = false
 }
 
+// len is the number of values stats would summarise, without computing them.
+func (p *popRing) len() int { return len(p.vals) }
+
 func (p *popRing) stats() (median, mad float64, n int) {
 	if p.valid {
 		return p.median, p.mad, len(p.vals)
@@ -248,7 +251,9 @@ func (e *Engine) evalIP(v *window.View, warm bool, out []candidate) []candidate 
 			Time: at, Kind: kind, Severity: sev, Score: score, Entity: ent, Window: durString(w), Summary: summary,
 		}}
 	}
-	_, success := e.succIP[v.Entity]
+	// Whether the IP logged in successfully in this batch matters only to
+	// an IP with failures: looked up then, not for every IP.
+	success := func() bool { _, ok := e.succIP[v.Entity]; return ok }
 
 	if lb := &e.cfg.LoginBurst; wants(lb.Common, EntityIP) {
 		fails, att := v.Value(ipFail, lb.Window), v.Value(ipLogin, lb.Window)
@@ -256,7 +261,7 @@ func (e *Engine) evalIP(v *window.View, warm bool, out []candidate) []candidate 
 		r := ratioOf(fails, att)
 		main := fails >= lb.IPFailures && r >= lb.IPFailureRatio
 		burst := bf >= lb.BurstFailures && ratioOf(bf, ba) >= lb.IPFailureRatio
-		takeover := success && fails >= lb.TakeoverFailures && r >= lb.IPFailureRatio
+		takeover := fails >= lb.TakeoverFailures && r >= lb.IPFailureRatio && success()
 		if main || burst || takeover {
 			sev, what := lb.Severity, "failed logins"
 			if takeover {
@@ -282,11 +287,16 @@ func (e *Engine) evalIP(v *window.View, warm bool, out []candidate) []candidate 
 
 	if cs := &e.cfg.CredentialStuffing; wants(cs.Common, EntityIP) {
 		fails, att := v.Value(ipFail, cs.Window), v.Value(ipLogin, cs.Window)
-		users, _ := v.Distinct(ipFailUsers, cs.Window)
 		r := ratioOf(fails, att)
+		// The distinct count is the dear part: asked for only when the
+		// counters already meet their thresholds.
+		var users float64
+		if fails >= cs.IPFailures && r >= cs.FailureRatio {
+			users, _ = v.Distinct(ipFailUsers, cs.Window)
+		}
 		if fails >= cs.IPFailures && users >= cs.IPAccounts && r >= cs.FailureRatio {
 			sev := cs.Severity
-			if success {
+			if success() {
 				sev = cs.Escalated
 			}
 			c := base(KindCredentialStuffing, sev, math.Max(stats.Score(users, cs.IPAccounts), stats.Score(fails, cs.IPFailures)), cs.Window,
@@ -340,20 +350,31 @@ func (e *Engine) evalIP(v *window.View, warm bool, out []candidate) []candidate 
 		if obs > 0 {
 			e.pop.push(obs)
 		}
-		if warm && obs >= ra.MinCount {
-			med, mad, n := e.pop.stats()
+		// The population's median and MAD cost a sorted-array update after
+		// every push: they are taken only when the entity's own baseline
+		// lacks history or its surprise already passes.
+		if n := e.pop.len(); warm && obs >= ra.MinCount && n >= 30 {
+			var med, mad float64
+			popDone := false
 			mean, std, hist := v.Baseline(ipReq, ra.HalfLife)
 			expected, variance := mean, std*std
 			if hist < 3 {
 				// A new entity has no baseline of its own: shrink it to the
 				// population's (empirical Bayes in its simplest form).
+				med, mad, _ = e.pop.stats()
+				popDone = true
 				expected, variance = med, math.Pow(1.4826*mad, 2)
 			}
 			expected = math.Max(expected, 1)
 			s := stats.NegBinSurprise(obs, expected, math.Max(variance, expected))
-			madF := math.Max(mad, 1)
-			z := 0.6745 * (obs - med) / madF
-			if n >= 30 && s >= ra.Surprise && obs >= ra.Ratio*expected && z >= ra.RobustZ {
+			z := math.Inf(-1)
+			if s >= ra.Surprise && obs >= ra.Ratio*expected {
+				if !popDone {
+					med, mad, _ = e.pop.stats()
+				}
+				z = 0.6745 * (obs - med) / math.Max(mad, 1)
+			}
+			if s >= ra.Surprise && obs >= ra.Ratio*expected && z >= ra.RobustZ {
 				sev := ra.Severity
 				if s >= 2*ra.Surprise && obs >= 2*ra.Ratio*expected {
 					sev = ra.Escalated
@@ -409,24 +430,44 @@ func (e *Engine) evalUser(v *window.View, out []candidate) []candidate {
 }
 
 func (e *Engine) evalIPRoute(v *window.View, out []candidate) []candidate {
-	ip, rest, ok := strings.Cut(v.Entity, " ")
-	if !ok {
-		return out
+	// The entity is split and its address parsed only for a detection:
+	// almost no ip-route entity fires. An entity that does not split (the
+	// engine builds none) fires nothing.
+	var (
+		ip, rt string
+		addr   netip.Addr
+		ent    Entity
+		parsed int // 0 not yet, 1 ok, -1 malformed
+	)
+	parse := func() bool {
+		if parsed != 0 {
+			return parsed > 0
+		}
+		parsed = -1
+		var rest string
+		var ok bool
+		if ip, rest, ok = strings.Cut(v.Entity, " "); !ok {
+			return false
+		}
+		// rest is "<user> <METHOD> <route>"; user may be empty.
+		if _, rt, ok = strings.Cut(rest, " "); !ok {
+			return false
+		}
+		var err error
+		if addr, err = netip.ParseAddr(ip); err != nil {
+			return false
+		}
+		ent = Entity{Type: EntityIP, Value: ip}
+		parsed = 1
+		return true
 	}
-	// rest is "<user> <METHOD> <route>"; user may be empty.
-	_, rt, ok := strings.Cut(rest, " ")
-	if !ok {
-		return out
-	}
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return out
-	}
-	ent := Entity{Type: EntityIP, Value: ip}
 	if en := &e.cfg.Enumeration; wants(en.Common, EntityIP) {
-		ids, _ := v.Distinct(irIDs, en.Window)
 		req, den := v.Value(irReq, en.Window), v.Value(irDenied, en.Window)
-		if ids >= en.DistinctIDs && ratioOf(den, req) >= en.DeniedRatio {
+		var ids float64
+		if ratioOf(den, req) >= en.DeniedRatio {
+			ids, _ = v.Distinct(irIDs, en.Window)
+		}
+		if ids >= en.DistinctIDs && ratioOf(den, req) >= en.DeniedRatio && parse() {
 			members := v.Members(irIDs, 64)
 			seq := stats.SequentialScore(members)
 			sev := en.Severity
@@ -450,10 +491,13 @@ func (e *Engine) evalIPRoute(v *window.View, out []candidate) []candidate {
 		}
 	}
 	if sp := &e.cfg.Scraping; wants(sp.Common, EntityIP) {
-		items, _ := v.Distinct(irOKIDs, sp.Window)
 		req, okN := v.Value(irReq, sp.Window), v.Value(irOK, sp.Window)
+		var items float64
+		if ratioOf(okN, req) >= sp.SuccessRatio {
+			items, _ = v.Distinct(irOKIDs, sp.Window)
+		}
 		novelty := ratioOf(items, okN)
-		if items >= sp.DistinctItems && ratioOf(okN, req) >= sp.SuccessRatio && novelty >= sp.Novelty {
+		if items >= sp.DistinctItems && ratioOf(okN, req) >= sp.SuccessRatio && novelty >= sp.Novelty && parse() {
 			sev := sp.Severity
 			if items >= 2*sp.DistinctItems {
 				sev = sp.Escalated
