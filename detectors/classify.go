@@ -58,6 +58,50 @@ type loginClassifier struct {
 	wild     []pathPattern
 	failures []int
 	rules    []loginRule
+	// lastSeg[c] has bit n set when some login route's last segment starts
+	// with byte c (0: empty) and is n bytes long: a path whose last segment
+	// is not in it cannot be a login path, so most requests skip the route
+	// map and the wildcard patterns. all: a route ends in "*" or a segment
+	// too long for the mask, and every path is a candidate.
+	lastSeg [256]uint64
+	all     bool
+}
+
+// lastSegment is the last segment of p, ignoring one trailing slash: the
+// segment that a route equal to p, or a pattern matching p, ends with.
+func lastSegment(p string) string {
+	if len(p) > 0 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	return p[strings.LastIndexByte(p, '/')+1:]
+}
+
+func (lc *loginClassifier) addLastSeg(seg string) {
+	if seg == "*" || len(seg) >= 64 {
+		lc.all = true
+		return
+	}
+	var c byte
+	if seg != "" {
+		c = seg[0]
+	}
+	lc.lastSeg[c] |= 1 << len(seg)
+}
+
+// candidate reports whether p's last segment is that of some login route.
+func (lc *loginClassifier) candidate(p string) bool {
+	if lc.all {
+		return true
+	}
+	seg := lastSegment(p)
+	if len(seg) >= 64 {
+		return false
+	}
+	var c byte
+	if seg != "" {
+		c = seg[0]
+	}
+	return lc.lastSeg[c]&(1<<len(seg)) != 0
 }
 
 func newLoginClassifier(c LoginConfig) *loginClassifier {
@@ -65,9 +109,12 @@ func newLoginClassifier(c LoginConfig) *loginClassifier {
 	for _, r := range c.Routes {
 		r = strings.TrimSuffix(r, "/")
 		if strings.Contains(r, "*") {
-			lc.wild = append(lc.wild, compilePattern(r))
+			pat := compilePattern(r)
+			lc.wild = append(lc.wild, pat)
+			lc.addLastSeg(pat.segs[len(pat.segs)-1])
 		} else {
 			lc.exact[r] = struct{}{}
+			lc.addLastSeg(lastSegment(r))
 		}
 	}
 	lc.failures = append(append([]int(nil), c.FailureStatuses...), c.ExtraFailureStatuses...)
@@ -92,6 +139,9 @@ func trimSlash(p string) string {
 
 func (lc *loginClassifier) isLoginPath(p string) bool {
 	p = trimSlash(p)
+	if !lc.candidate(p) {
+		return false
+	}
 	if _, ok := lc.exact[p]; ok {
 		return true
 	}
@@ -189,6 +239,11 @@ func lowerByte(b byte) byte {
 // isTraversal spots path traversal in a raw (undecoded) path or query:
 // "../", "..\", and their percent-encoded or double-encoded forms.
 func isTraversal(s string) bool {
+	// Every form below holds ".." or '%': most paths have neither, and the
+	// two searches are vectorised where the byte loop is not.
+	if strings.IndexByte(s, '%') < 0 && !strings.Contains(s, "..") {
+		return false
+	}
 	for i := 0; i+1 < len(s); i++ {
 		switch s[i] {
 		case '.':

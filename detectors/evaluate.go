@@ -256,12 +256,22 @@ func (e *Engine) evalIP(v *window.View, warm bool, out []candidate) []candidate 
 	success := func() bool { _, ok := e.succIP[v.Entity]; return ok }
 
 	if lb := &e.cfg.LoginBurst; wants(lb.Common, EntityIP) {
-		fails, att := v.Value(ipFail, lb.Window), v.Value(ipLogin, lb.Window)
-		bf, ba := v.Value(ipFail, lb.BurstWindow), v.Value(ipLogin, lb.BurstWindow)
-		r := ratioOf(fails, att)
+		// Attempts are read only where the failures already meet a
+		// threshold (most IPs have none); always before a detection.
+		fails, bf := v.Value(ipFail, lb.Window), v.Value(ipFail, lb.BurstWindow)
+		var att, r float64
+		haveAtt := fails >= lb.IPFailures || fails >= lb.TakeoverFailures
+		if haveAtt {
+			att = v.Value(ipLogin, lb.Window)
+			r = ratioOf(fails, att)
+		}
 		main := fails >= lb.IPFailures && r >= lb.IPFailureRatio
-		burst := bf >= lb.BurstFailures && ratioOf(bf, ba) >= lb.IPFailureRatio
+		burst := bf >= lb.BurstFailures && ratioOf(bf, v.Value(ipLogin, lb.BurstWindow)) >= lb.IPFailureRatio
 		takeover := fails >= lb.TakeoverFailures && r >= lb.IPFailureRatio && success()
+		if !haveAtt && burst {
+			att = v.Value(ipLogin, lb.Window)
+			r = ratioOf(fails, att)
+		}
 		if main || burst || takeover {
 			sev, what := lb.Severity, "failed logins"
 			if takeover {
@@ -286,8 +296,12 @@ func (e *Engine) evalIP(v *window.View, warm bool, out []candidate) []candidate 
 	}
 
 	if cs := &e.cfg.CredentialStuffing; wants(cs.Common, EntityIP) {
-		fails, att := v.Value(ipFail, cs.Window), v.Value(ipLogin, cs.Window)
-		r := ratioOf(fails, att)
+		fails := v.Value(ipFail, cs.Window)
+		var att, r float64
+		if fails >= cs.IPFailures {
+			att = v.Value(ipLogin, cs.Window)
+			r = ratioOf(fails, att)
+		}
 		// The distinct count is the dear part: asked for only when the
 		// counters already meet their thresholds.
 		var users float64
