@@ -71,6 +71,24 @@ func (p *popRing) push(v float64) {
 	p.valid = false
 }
 
+// valueMemo reads one metric of a view and keeps the last window's value:
+// detectors with equal windows (scanning and rate_anomaly, enumeration and
+// scraping by default) share one read.
+type valueMemo struct {
+	v   *window.View
+	m   window.MetricID
+	w   time.Duration
+	val float64
+	ok  bool
+}
+
+func (c *valueMemo) in(w time.Duration) float64 {
+	if !c.ok || c.w != w {
+		c.val, c.w, c.ok = c.v.Value(c.m, w), w, true
+	}
+	return c.val
+}
+
 // len is the number of values stats would summarise, without computing them.
 func (p *popRing) len() int { return len(p.vals) }
 
@@ -254,6 +272,7 @@ func (e *Engine) evalIP(v *window.View, warm bool, out []candidate) []candidate 
 	// Whether the IP logged in successfully in this batch matters only to
 	// an IP with failures: looked up then, not for every IP.
 	success := func() bool { _, ok := e.succIP[v.Entity]; return ok }
+	reqs := valueMemo{v: v, m: ipReq}
 
 	if lb := &e.cfg.LoginBurst; wants(lb.Common, EntityIP) {
 		// Attempts are read only where the failures already meet a
@@ -328,7 +347,7 @@ func (e *Engine) evalIP(v *window.View, warm bool, out []candidate) []candidate 
 
 	if sc := &e.cfg.Scanning; wants(sc.Common, EntityIP) {
 		nf, _ := v.Distinct(ipNFPaths, sc.Window)
-		req, nfc := v.Value(ipReq, sc.Window), v.Value(ipNotFound, sc.Window)
+		req, nfc := reqs.in(sc.Window), v.Value(ipNotFound, sc.Window)
 		sens, _ := v.Distinct(ipSensPaths, sc.Window)
 		trav := v.Value(ipTraversal, sc.Window)
 		byPaths := nf >= sc.NotFoundPaths
@@ -360,7 +379,7 @@ func (e *Engine) evalIP(v *window.View, warm bool, out []candidate) []candidate 
 	}
 
 	if ra := &e.cfg.RateAnomaly; wants(ra.Common, EntityIP) {
-		obs := v.Value(ipReq, ra.Window)
+		obs := reqs.in(ra.Window)
 		if obs > 0 {
 			e.pop.push(obs)
 		}
@@ -475,8 +494,9 @@ func (e *Engine) evalIPRoute(v *window.View, out []candidate) []candidate {
 		parsed = 1
 		return true
 	}
+	reqs := valueMemo{v: v, m: irReq}
 	if en := &e.cfg.Enumeration; wants(en.Common, EntityIP) {
-		req, den := v.Value(irReq, en.Window), v.Value(irDenied, en.Window)
+		req, den := reqs.in(en.Window), v.Value(irDenied, en.Window)
 		var ids float64
 		if ratioOf(den, req) >= en.DeniedRatio {
 			ids, _ = v.Distinct(irIDs, en.Window)
@@ -505,7 +525,7 @@ func (e *Engine) evalIPRoute(v *window.View, out []candidate) []candidate {
 		}
 	}
 	if sp := &e.cfg.Scraping; wants(sp.Common, EntityIP) {
-		req, okN := v.Value(irReq, sp.Window), v.Value(irOK, sp.Window)
+		req, okN := reqs.in(sp.Window), v.Value(irOK, sp.Window)
 		var items float64
 		if ratioOf(okN, req) >= sp.SuccessRatio {
 			items, _ = v.Distinct(irOKIDs, sp.Window)
