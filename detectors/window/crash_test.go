@@ -367,7 +367,7 @@ func TestRetryAfterLostReply(t *testing.T) {
 	if _, err := st.Apply(ctx, &b); err != nil {
 		t.Fatal(err)
 	}
-	st.uncertain = true // as after an Exec error whose MULTI did run
+	lostReply(st, "p0") // as after an Exec error whose MULTI did run
 	r, err := st.Apply(ctx, &b)
 	if err != nil {
 		t.Fatal(err)
@@ -378,13 +378,46 @@ func TestRetryAfterLostReply(t *testing.T) {
 	// A different, new batch after the check is applied normally.
 	b.Reset()
 	addEvent(&b, event{stream: "p0", offset: 10, ip: "x", user: "u", t: sec(10)})
-	st.uncertain = true
+	lostReply(st, "p0")
 	r, err = st.Apply(ctx, &b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := r.View(0, "x"); v.Value(0, time.Hour) != 11 {
 		t.Errorf("next batch: %v requests, want 11", v.Value(0, time.Hour))
+	}
+}
+
+// lostReply makes st believe its last Apply on stream failed although its
+// MULTI ran: the reply was lost.
+func lostReply(st *RedisStore, stream string) {
+	delete(st.appliedHere, stream)
+	st.unsure[stream] = true
+}
+
+// TestRetryAfterLostReplyOtherStreamBetween: the lost reply is on one
+// partition; a batch of another partition succeeds before the retry. That
+// success proves nothing about the first partition: its retry must still
+// be recognised as applied.
+func TestRetryAfterLostReplyOtherStreamBetween(t *testing.T) {
+	st := newRedisStore(t, testenv.Redis(t), crashSchema)
+	ctx := context.Background()
+	apply := func(stream string, off int64, at float64) *Result {
+		t.Helper()
+		var b Batch
+		addEvent(&b, event{stream: stream, offset: off, ip: "x", user: "u", t: sec(at)})
+		r, err := st.Apply(ctx, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	apply("p1", 7, 1)
+	lostReply(st, "p1")
+	apply("p0", 3, 2)
+	r := apply("p1", 7, 1) // the retry of the batch whose reply was lost
+	if v, _ := r.View(0, "x"); v.Value(0, time.Hour) != 2 {
+		t.Errorf("after the retry: %v requests, want 2", v.Value(0, time.Hour))
 	}
 }
 

@@ -64,9 +64,11 @@ type RedisStore struct {
 	pending []func(redis.Pipeliner)
 	sweepIn int
 	now     func() time.Time
-	// uncertain is set when an Apply failed: its MULTI may still have run
-	// (a lost reply), so the next Apply checks the applied offsets first.
-	uncertain bool
+	// unsure holds the streams whose last Apply failed: its MULTI may
+	// still have run (a lost reply), so their next Apply checks the applied
+	// offsets first. Per stream, because batches of other partitions may
+	// succeed in between and prove nothing about this one.
+	unsure map[string]bool
 	// appliedHere is the highest offset per stream this instance applied
 	// itself, so a retry of a batch it already applied changes nothing.
 	appliedHere map[string]int64
@@ -192,7 +194,7 @@ func NewRedis(client redis.UniversalClient, s Schema, opts RedisOptions) (*Redis
 	return &RedisStore{
 		c: client, s: cs, o: opts, cluster: cluster,
 		applied: opts.Prefix + ":applied",
-		wms:     newWatermarks(), cache: make(map[gkey]*rent),
+		wms:     newWatermarks(), cache: make(map[gkey]*rent), unsure: make(map[string]bool),
 		mem: make(map[memKey]int64),
 		now: time.Now,
 		tok: newToken(), sweptBelow: noTime,
@@ -608,7 +610,9 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		pipe.Expire(ctx, r.applied, r.o.AppliedTTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		r.uncertain = true
+		for st := range b.marks {
+			r.unsure[st] = true
+		}
 		// Whatever Redis holds now, this instance's known counter values
 		// may be wrong: write new fields from zero (see ownCounters).
 		r.tok, r.gen, r.sweptBelow = newToken(), r.gen+1, noTime
@@ -617,7 +621,9 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 
 	// Committed: from here on only the optional read-only round trip may
 	// fail, and then the views fall back to what they already know.
-	r.uncertain = false
+	for st := range b.marks {
+		delete(r.unsure, st)
+	}
 	if !done {
 		if r.appliedHere == nil {
 			r.appliedHere = make(map[string]int64, len(b.marks))
@@ -889,7 +895,11 @@ func (r *RedisStore) alreadyApplied(ctx context.Context, b *Batch) (bool, error)
 	if known {
 		return true, nil
 	}
-	if !r.uncertain {
+	check := false
+	for st := range b.marks {
+		check = check || r.unsure[st]
+	}
+	if !check {
 		return false, nil
 	}
 	streams := make([]string, 0, len(b.marks))
