@@ -101,9 +101,11 @@
 // Apply never retries by itself and the client must not either (NewRedis
 // refuses a client with MaxRetries > 0): a MULTI resent after its reply was
 // lost would count a batch twice. On an error nothing may be assumed and
-// the caller retries the same batch: the Apply after a failed one first
-// reads the applied offsets (one extra round trip, only then), and if they
-// already cover the batch's MarkApplied offsets (the MULTI ran, its reply
+// the caller retries the same batch: an Apply on a stream whose last Apply
+// failed first reads that stream's applied offset (one extra round trip,
+// only then; tracked per stream, since batches of other partitions may
+// succeed in between and prove nothing about this one), and if it
+// already covers the batch's MarkApplied offset (the MULTI ran, its reply
 // was lost) it applies nothing and only returns the views. The same holds
 // for a retry of a batch this instance applied successfully (a later step
 // of the caller failed before the commit): Apply remembers the offsets it
