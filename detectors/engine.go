@@ -63,7 +63,8 @@ type Engine struct {
 
 	mu      sync.Mutex
 	batch   window.Batch
-	ipStr   map[netip.Addr]*ipEnt
+	ipStr   map[netip.Addr]ipSlot
+	ipExt   []ipEnt // the network and ip-route strings of ipStr's slots
 	rtStr   map[[2]string]*rtEnt
 	irStr   map[irKey]string // ip-route entities of IPs past irPerIP routes
 	irN     int              // ip-route entities cached, in ipStr and irStr
@@ -76,13 +77,19 @@ type Engine struct {
 	stats   Stats
 }
 
-// ipEnt caches the entity strings built from one client address: the IP
-// itself, its network (on first login) and its ip-route entities. One map
-// lookup per event finds them all, and an ip-route entity is found by
-// comparing a route pointer and two (usually empty) strings in a short
-// list, instead of hashing the address, user and route again.
+// ipSlot is the cache entry of one client address: its string, held in
+// the map itself so the common event costs one lookup and no pointer
+// chase, and (ext > 0) the index+1 of its ipEnt in Engine.ipExt.
+type ipSlot struct {
+	s   string
+	ext int32
+}
+
+// ipEnt caches the other entity strings built from one client address: its
+// network (on first login) and its ip-route entities. An ip-route entity is
+// found by comparing a route pointer and two (usually empty) strings in a
+// short list, instead of hashing the address, user and route again.
 type ipEnt struct {
-	s      string
 	net    string
 	routes []irEnt
 }
@@ -145,7 +152,7 @@ func NewEngine(cfg Config, store window.Store, inc IncidentStore, opts EngineOpt
 		detAllow:   map[string]*allowMatcher{},
 		warmN:      int(cfg.Warmup / globalBucket),
 		routeWarmN: int(cfg.Warmup / baseBucket),
-		ipStr:      map[netip.Addr]*ipEnt{},
+		ipStr:      map[netip.Addr]ipSlot{},
 		rtStr:      map[[2]string]*rtEnt{},
 		irStr:      map[irKey]string{},
 		succIP:     map[string]struct{}{},
@@ -172,21 +179,34 @@ func (e *Engine) Stats() Stats {
 
 func (e *Engine) fam(f int) window.FamilyID { return e.lay.id[f] }
 
-// ipEntry is the cache entry of address a. Past cacheCap addresses or
+// ipEntry is the cache slot of address a. Past cacheCap addresses or
 // ip-route entities every address entry restarts (routes stay: they are
 // few), so memory stays flat on traffic with unbounded cardinality.
-func (e *Engine) ipEntry(a netip.Addr) *ipEnt {
-	if ie, ok := e.ipStr[a]; ok {
-		return ie
+func (e *Engine) ipEntry(a netip.Addr) ipSlot {
+	if sl, ok := e.ipStr[a]; ok {
+		return sl
 	}
-	if len(e.ipStr) >= cacheCap || e.irN >= cacheCap {
+	if len(e.ipStr) >= cacheCap || len(e.ipExt) >= cacheCap || e.irN >= cacheCap {
 		clear(e.ipStr)
 		clear(e.irStr)
+		clear(e.ipExt)
+		e.ipExt = e.ipExt[:0]
 		e.irN = 0
 	}
-	ie := &ipEnt{s: a.String()}
-	e.ipStr[a] = ie
-	return ie
+	sl := ipSlot{s: a.String()}
+	e.ipStr[a] = sl
+	return sl
+}
+
+// ipExtOf is the ipEnt of address a, whose slot is *sl; it is made on the
+// first event of a that needs one.
+func (e *Engine) ipExtOf(a netip.Addr, sl *ipSlot) *ipEnt {
+	if sl.ext == 0 {
+		e.ipExt = append(e.ipExt, ipEnt{})
+		sl.ext = int32(len(e.ipExt))
+		e.ipStr[a] = *sl
+	}
+	return &e.ipExt[sl.ext-1]
 }
 
 // netString is the /24 (IPv4) or /48 (IPv6) network of a.
@@ -222,7 +242,7 @@ func (e *Engine) route(method, route string) *rtEnt {
 // per client IP and, when the log names one, per user, so that an office
 // NAT's many employees are many clients, not one (Cloudflare counts per
 // session for the same reason).
-func (e *Engine) ipRouteString(a netip.Addr, ie *ipEnt, user string, rt *rtEnt, param string) string {
+func (e *Engine) ipRouteString(a netip.Addr, ip string, ie *ipEnt, user string, rt *rtEnt, param string) string {
 	for i := range ie.routes {
 		r := &ie.routes[i]
 		if r.rt == rt && r.user == user && r.param == param {
@@ -236,7 +256,7 @@ func (e *Engine) ipRouteString(a netip.Addr, ie *ipEnt, user string, rt *rtEnt, 
 			return s
 		}
 	}
-	s := ie.s + " " + user + " " + rt.s
+	s := ip + " " + user + " " + rt.s
 	if param != "" {
 		s += "?" + param
 	}
@@ -302,10 +322,10 @@ func (e *Engine) add(b *window.Batch, ev *Event, ri RouteInfo) {
 	t := ev.Time
 	hasIP := ev.ClientIP.IsValid()
 	var ip string
-	var ie *ipEnt
+	var sl ipSlot
 	if hasIP {
-		ie = e.ipEntry(ev.ClientIP)
-		ip = ie.s
+		sl = e.ipEntry(ev.ClientIP)
+		ip = sl.s
 	}
 	l := &e.lay
 	if l.present[famGlobal] {
@@ -371,7 +391,7 @@ func (e *Engine) add(b *window.Batch, ev *Event, ri RouteInfo) {
 			if rte == nil {
 				rte = e.route(ev.Method, route)
 			}
-			ent := e.ipRouteString(ev.ClientIP, ie, user, rte, param)
+			ent := e.ipRouteString(ev.ClientIP, ip, e.ipExtOf(ev.ClientIP, &sl), user, rte, param)
 			b.Add(f, ent, irReq, t, 1)
 			b.AddMember(f, ent, irIDs, t, id)
 			switch {
@@ -403,7 +423,7 @@ func (e *Engine) add(b *window.Batch, ev *Event, ri RouteInfo) {
 	}
 	var nw string
 	if hasIP && l.present[famNet] {
-		nw = netString(ie, ev.ClientIP)
+		nw = netString(e.ipExtOf(ev.ClientIP, &sl), ev.ClientIP)
 		b.Add(e.fam(famNet), nw, srcLogin, t, 1)
 	}
 	if ua != "" && l.present[famUA] {
