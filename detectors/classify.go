@@ -190,9 +190,13 @@ func (lc *loginClassifier) classify(ev *Event) loginResult {
 
 // sensitiveMatcher matches known-sensitive paths. Prefix patterns are
 // indexed by the byte after the leading slash, so a request pays for a
-// handful of comparisons, not the whole list.
+// handful of comparisons, not the whole list. Suffixes are indexed by
+// their last byte the same way, except those that a non-ASCII letter could
+// end (case folding maps U+212A to "k" and U+017F to "s"), which every path
+// is compared with.
 type sensitiveMatcher struct {
 	byByte   [256][]string
+	sufByte  [256][]string
 	suffixes []string
 }
 
@@ -200,7 +204,12 @@ func newSensitiveMatcher(list []string) *sensitiveMatcher {
 	m := &sensitiveMatcher{}
 	for _, s := range list {
 		if strings.HasPrefix(s, "*") {
-			m.suffixes = append(m.suffixes, strings.ToLower(s[1:]))
+			suf := strings.ToLower(s[1:])
+			if last := len(suf) - 1; last >= 0 && suf[last] < 0x80 && suf[last] != 'k' && suf[last] != 's' {
+				m.sufByte[suf[last]] = append(m.sufByte[suf[last]], suf)
+			} else {
+				m.suffixes = append(m.suffixes, suf)
+			}
 			continue
 		}
 		s = strings.ToLower(s)
@@ -218,6 +227,11 @@ func (m *sensitiveMatcher) match(path string) bool {
 	}
 	for _, p := range m.byByte[lowerByte(path[1])] {
 		if len(path) >= len(p) && strings.EqualFold(path[:len(p)], p) {
+			return true
+		}
+	}
+	for _, s := range m.sufByte[lowerByte(path[len(path)-1])] {
+		if len(path) > len(s) && strings.EqualFold(path[len(path)-len(s):], s) {
 			return true
 		}
 	}

@@ -60,3 +60,33 @@ func TestLoginCandidateFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestSensitiveSuffixIndex: indexing suffixes by their last byte finds
+// exactly what comparing every suffix finds, case folding included.
+func TestSensitiveSuffixIndex(t *testing.T) {
+	list := append(append([]string(nil), DefaultConfig().Scanning.Sensitive...), "*.ks", "*.tar.gz", "*.JSP")
+	m := newSensitiveMatcher(list)
+	brute := func(p string) bool {
+		for _, s := range list {
+			if strings.HasPrefix(s, "*") {
+				if len(p) > len(s)-1 && strings.EqualFold(p[len(p)-(len(s)-1):], s[1:]) {
+					return true
+				}
+			} else if len(s) >= 2 && len(p) >= len(s) && strings.EqualFold(p[:len(s)], s) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range []string{
+		"/db/backup.sql", "/db/BACKUP.SQL", "/x.bak", "/x.ba\u212a", "/x.bA\u212a", "/x.old", "/a.swp", "/a~",
+		"/index.jsp", "/a.k\u017f", "/a.tar.gz", "/a.TAR.GZ", "/api/v1/orders", "/.env", "/", "/q",
+	} {
+		if len(p) < 2 {
+			continue
+		}
+		if got, want := m.match(p), brute(p); got != want {
+			t.Errorf("sensitive(%q) = %v, comparing every pattern gives %v", p, got, want)
+		}
+	}
+}
