@@ -31,11 +31,7 @@ func BenchmarkEngine(b *testing.B) {
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
-		st, _ := window.NewMemory(detectors.Schema(detectors.Config{}))
-		eng, err := detectors.NewEngine(detectors.Config{}, st, incident.NewMemory(), detectors.EngineOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		eng := newBenchEngine(b)
 		b.StartTimer()
 		for i := 0; i < len(g.evs); i += benchBatch {
 			j := min(i+benchBatch, len(g.evs))
@@ -51,21 +47,12 @@ func BenchmarkEngine(b *testing.B) {
 // store with no detector logic (batches prepared outside the timer).
 func BenchmarkStoreOnly(b *testing.B) {
 	g := benchTraffic(b)
-	st0, _ := window.NewMemory(detectors.Schema(detectors.Config{}))
-	eng0, _ := detectors.NewEngine(detectors.Config{}, st0, incident.NewMemory(), detectors.EngineOptions{})
-	var batches []*window.Batch
-	for i := 0; i < len(g.evs); i += benchBatch {
-		j := min(i+benchBatch, len(g.evs))
-		wb := &window.Batch{}
-		eng0.BuildBatch(wb, g.evs[i:j], g.info[i:j])
-		batches = append(batches, wb)
-	}
+	batches := recordBatches(b, g)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
-		st, _ := window.NewMemory(detectors.Schema(detectors.Config{}))
-		eng, _ := detectors.NewEngine(detectors.Config{}, st, incident.NewMemory(), detectors.EngineOptions{})
+		eng := newBenchEngine(b)
 		b.StartTimer()
 		for _, wb := range batches {
 			if err := eng.Apply(context.Background(), wb); err != nil {
@@ -85,21 +72,12 @@ func BenchmarkStoreOnly(b *testing.B) {
 // incidents.
 func BenchmarkWindowUpdates(b *testing.B) {
 	g := benchTraffic(b)
-	st0, _ := window.NewMemory(detectors.Schema(detectors.Config{}))
-	eng0, _ := detectors.NewEngine(detectors.Config{}, st0, incident.NewMemory(), detectors.EngineOptions{})
-	var recs []*window.Batch
-	for i := 0; i < len(g.evs); i += benchBatch {
-		j := min(i+benchBatch, len(g.evs))
-		wb := &window.Batch{}
-		eng0.BuildBatch(wb, g.evs[i:j], g.info[i:j])
-		recs = append(recs, wb)
-	}
+	recs := recordBatches(b, g)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
-		st, _ := window.NewMemory(detectors.Schema(detectors.Config{}))
-		eng, _ := detectors.NewEngine(detectors.Config{}, st, incident.NewMemory(), detectors.EngineOptions{})
+		eng := newBenchEngine(b)
 		wb := &window.Batch{}
 		b.StartTimer()
 		for _, rec := range recs {
@@ -111,4 +89,34 @@ func BenchmarkWindowUpdates(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g.evs)), "ns/event")
+}
+
+// newBenchEngine is an engine with the default config over a fresh Memory
+// store and incident store.
+func newBenchEngine(b *testing.B) *detectors.Engine {
+	b.Helper()
+	st, err := window.NewMemory(detectors.Schema(detectors.Config{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := detectors.NewEngine(detectors.Config{}, st, incident.NewMemory(), detectors.EngineOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return eng
+}
+
+// recordBatches builds, outside any timer, the window operations the
+// engine makes for each batch of g.
+func recordBatches(b *testing.B, g *generated) []*window.Batch {
+	b.Helper()
+	eng := newBenchEngine(b)
+	var out []*window.Batch
+	for i := 0; i < len(g.evs); i += benchBatch {
+		j := min(i+benchBatch, len(g.evs))
+		wb := &window.Batch{}
+		eng.BuildBatch(wb, g.evs[i:j], g.info[i:j])
+		out = append(out, wb)
+	}
+	return out
 }
