@@ -77,13 +77,21 @@ func countDelta(k Kind, d float64) float64 {
 type arena struct{ buf []float64 }
 
 func (a *arena) take(n int) []float64 {
-	if n > cap(a.buf)-len(a.buf) {
-		a.buf = make([]float64, 0, max(8192, n))
-	}
-	s := a.buf[len(a.buf) : len(a.buf)+n : len(a.buf)+n]
-	a.buf = a.buf[:len(a.buf)+n]
+	s := takeFrom(&a.buf, n, 8192)
 	clear(s)
 	return s
+}
+
+// takeFrom hands out n elements of *slab, starting a new chunk of at
+// least chunk elements when the current one is full. Earlier slices keep
+// the old chunk alive, so nothing handed out is ever moved.
+func takeFrom[T any](slab *[]T, n, chunk int) []T {
+	if n > cap(*slab)-len(*slab) {
+		*slab = make([]T, 0, max(chunk, n))
+	}
+	l := len(*slab)
+	*slab = (*slab)[:l+n]
+	return (*slab)[l : l+n : l+n]
 }
 
 // viewSlabs hands out the small objects of an Apply's views from shared
@@ -97,49 +105,11 @@ type viewSlabs struct {
 	is     []int
 }
 
-func (sl *viewSlabs) ints(n int) []int {
-	if n > cap(sl.is)-len(sl.is) {
-		sl.is = make([]int, 0, max(1024, n))
-	}
-	s := sl.is[len(sl.is) : len(sl.is)+n : len(sl.is)+n]
-	sl.is = sl.is[:len(sl.is)+n]
-	return s
-}
-
-func (sl *viewSlabs) metricViews(n int) []metricView {
-	if n > cap(sl.mvs)-len(sl.mvs) {
-		sl.mvs = make([]metricView, 0, max(1024, n))
-	}
-	s := sl.mvs[len(sl.mvs) : len(sl.mvs)+n : len(sl.mvs)+n]
-	sl.mvs = sl.mvs[:len(sl.mvs)+n]
-	return s
-}
-
-func (sl *viewSlabs) series(n int) []series {
-	if n > cap(sl.sers)-len(sl.sers) {
-		sl.sers = make([]series, 0, max(1024, n))
-	}
-	s := sl.sers[len(sl.sers) : len(sl.sers)+n : len(sl.sers)+n]
-	sl.sers = sl.sers[:len(sl.sers)+n]
-	return s
-}
-
-func (sl *viewSlabs) disView() *disView {
-	if len(sl.dvs) == cap(sl.dvs) {
-		sl.dvs = make([]disView, 0, 512)
-	}
-	sl.dvs = sl.dvs[:len(sl.dvs)+1]
-	return &sl.dvs[len(sl.dvs)-1]
-}
-
-func (sl *viewSlabs) scored(n int) []scored {
-	if n > cap(sl.scs)-len(sl.scs) {
-		sl.scs = make([]scored, 0, max(2048, n))
-	}
-	s := sl.scs[len(sl.scs) : len(sl.scs)+n : len(sl.scs)+n]
-	sl.scs = sl.scs[:len(sl.scs)+n]
-	return s
-}
+func (sl *viewSlabs) ints(n int) []int               { return takeFrom(&sl.is, n, 1024) }
+func (sl *viewSlabs) metricViews(n int) []metricView { return takeFrom(&sl.mvs, n, 1024) }
+func (sl *viewSlabs) series(n int) []series          { return takeFrom(&sl.sers, n, 1024) }
+func (sl *viewSlabs) scored(n int) []scored          { return takeFrom(&sl.scs, n, 2048) }
+func (sl *viewSlabs) disView() *disView              { return &takeFrom(&sl.dvs, 1, 512)[0] }
 
 // giveBack returns the last n floats taken, unused.
 func (a *arena) giveBack(n int) { a.buf = a.buf[:len(a.buf)-n] }
