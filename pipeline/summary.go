@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -95,11 +96,7 @@ func (s *Summary) Events() int64 { s.mu.Lock(); defer s.mu.Unlock(); return s.ev
 func (s *Summary) Failures() map[parse.Reason]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[parse.Reason]int64, len(s.byReason))
-	for k, v := range s.byReason {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.byReason)
 }
 
 // FailureCount is the total of Failures.
@@ -115,11 +112,7 @@ func (s *Summary) FailureCount() int64 {
 func (s *Summary) ByFormat() map[detectors.Format]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[detectors.Format]int64, len(s.byFormat))
-	for k, v := range s.byFormat {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.byFormat)
 }
 
 // WriteTo prints the summary for a person.

@@ -95,20 +95,15 @@ func parseCLFTime(s string) (time.Time, bool) {
 	hh, ok4 := atoi2(s[12:14])
 	mm, ok5 := atoi2(s[15:17])
 	ss, ok6 := atoi2(s[18:20])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || !plausibleYear(year) || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || !validClock(year, int(mon), day, hh, mm, ss) {
 		return time.Time{}, false
 	}
 	rest := s[20:]
 	nsec := 0
 	if len(rest) > 0 && rest[0] == '.' {
-		i := 1
-		scale := 100000000
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			nsec += int(rest[i]-'0') * scale
-			scale /= 10
-			i++
-		}
-		rest = rest[i:]
+		var n int
+		nsec, n = fraction(rest[1:])
+		rest = rest[1+n:]
 	}
 	offset := 0
 	if len(rest) >= 6 && rest[0] == ' ' && (rest[1] == '+' || rest[1] == '-') {
@@ -124,6 +119,24 @@ func parseCLFTime(s string) (time.Time, bool) {
 	}
 	t := time.Date(year, mon, day, hh, mm, ss, nsec, time.UTC)
 	return t.Add(-time.Duration(offset) * time.Second), true
+}
+
+// validClock checks the fields of a civil time; a leap second (60) passes.
+func validClock(year, mon, day, hh, mm, ss int) bool {
+	return plausibleYear(year) && mon >= 1 && mon <= 12 && day >= 1 && day <= 31 && hh <= 23 && mm <= 59 && ss <= 60
+}
+
+// fraction reads the digits of a fractional second (after its '.' or ',')
+// as nanoseconds; digits past the ninth are ignored. n is how many digits
+// were read.
+func fraction(s string) (nsec, n int) {
+	scale := 100000000
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		nsec += int(s[n]-'0') * scale
+		scale /= 10
+		n++
+	}
+	return nsec, n
 }
 
 // plausibleYear bounds request times to the Unix era: a year 0000 (or
@@ -206,23 +219,17 @@ func parseRFC3339UTC(s string) (time.Time, bool) {
 	hh, ok4 := atoi2(s[11:13])
 	mm, ok5 := atoi2(s[14:16])
 	ss, ok6 := atoi2(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || !plausibleYear(year) || mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || !validClock(year, mon, day, hh, mm, ss) {
 		return time.Time{}, false
 	}
 	rest := s[19:]
 	nsec := 0
 	if len(rest) > 0 && (rest[0] == '.' || rest[0] == ',') {
-		i := 1
-		scale := 100000000
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			nsec += int(rest[i]-'0') * scale
-			scale /= 10
-			i++
-		}
-		if i == 1 {
+		var n int
+		if nsec, n = fraction(rest[1:]); n == 0 {
 			return time.Time{}, false
 		}
-		rest = rest[i:]
+		rest = rest[1+n:]
 	}
 	offset := 0
 	switch {
