@@ -63,8 +63,8 @@ func (s *schema) plan(b *Batch, wm int64, p *plan) error {
 	return nil
 }
 
-// countDelta is how a delta lands in a bucket: Count keeps integers (Redis
-// HINCRBY), Sum keeps floats (HINCRBYFLOAT).
+// countDelta is how a delta lands in a bucket: Count keeps integers, Sum
+// keeps floats.
 func countDelta(k Kind, d float64) float64 {
 	if k == Count {
 		return math.Trunc(d)

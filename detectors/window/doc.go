@@ -25,7 +25,8 @@
 // window). Once an entity is over the cap, an Apply adds only its newest
 // DistinctCap members (newest time per member; ties: member descending) to
 // the exact part, since the others would be dropped right after it; all of
-// them go into the HyperLogLogs. Distinct(m, w) is exact while no member
+// them go into the HyperLogLogs. Members at or before the dropped mark
+// are not kept exactly. Distinct(m, w) is exact while no member
 // newer than At-w was dropped; otherwise it is the estimate (never below
 // the exact part) when the family's first metric has at least MinEvents in
 // the window, else the exact part with exact=false. The estimate appears
@@ -49,55 +50,60 @@
 //
 // # Redis layout and cost
 //
-// Keys of one (family, entity) share the hash tag {family:entity}:
+// Each (family, entity) is one hash; every store instance that writes the
+// entity has one field in it holding its own state of the entity:
 //
-//	<prefix>:{f:e}:h                 hash: "<metric>:<bucket s>:<bucket base36>:<token>" -> counter,
-//	                                 one field per writing store instance; "@<worker><token>" -> At,
-//	                                 "!<metric>@<worker><token>" -> newest dropped member time
-//	<prefix>:{f:e}:d<metric>         zset: member -> newest event ms ("\x00A"/"\x00E" sentinels for
-//	                                 At and the dropped mark only in families without a hash;
-//	                                 "\x00W---..." on busy entities keeps the set a skiplist)
+//	<prefix>:{f:e}:h                 hash: "<worker><token><seq>" -> state (blob.go): the
+//	                                 instance's At, counter buckets, members with their
+//	                                 newest times, dropped marks
 //	<prefix>:{f:e}:l<m>:<s>:<bucket> HyperLogLog per bucket (only entities over the cap)
 //	<prefix>:applied                 hash: stream -> "<offset>:<watermark ms>"
 //
-// Counters are per writing instance: each store instance (a random token,
-// renewed after any failed Apply) is the only writer of its fields, so it
-// knows their values and sets all of an entity's changed buckets with one
-// HSET instead of one HINCRBY per bucket; a view adds a bucket up over
-// instances, and readers take the maximum of the At and dropped-mark
-// fields. A worker replaying after a crash is a new instance writing its
-// own fields from zero, so replays never overwrite or double what another
-// instance wrote. (An entity the cache sweep forgot gets HINCRBY instead of
-// HSET for buckets it may already hold.) The sentinels' scores sit outside
-// every member's (|score| < 2^51), so ZCOUNT and rank reads never see them
-// and ZADD GT keeps maxima without read-modify-write (no Lua).
+// An instance is the only writer of its field, so it keeps that state in
+// memory and rewrites the field whole with one HSET when the state
+// changes; a reader merges the fields: counters add up bucket by bucket,
+// At, member times and dropped marks take the maximum. It is a state-based
+// CRDT (one grow-only replica per writer), which is why no Lua and no
+// read-modify-write is needed. The token is random per instance and
+// renewed after every failed Apply, and seq is new for every entity the
+// instance starts remembering, so a field is never written from two
+// states: a restarted worker, a worker after a Redis error, and an entity
+// the cache forgot and met again (a lagging partition may still write
+// into visible buckets) each start a new field from zero, and the old
+// field keeps counting until everything in it is outside every window.
+// Then any reader deletes it, with a compare-and-delete script (its
+// writer may be alive and write again). A hash thus holds one field per
+// instance that wrote the entity within its retention.
 //
 // Apply aggregates the batch in the worker and sends everything as ONE
-// MULTI/EXEC round trip. Per touched entity: one HSET (counters and At),
-// one ZADD GT per Distinct metric carrying its new members (at most the cap
-// newest for an entity already over it), and the reads HGETALL and one
-// ZCOUNT per window from the At this worker expects. Members are not read
-// back: a view carries counts, and View.Members reads the members on first
-// use (one round trip, when a detector reports evidence). When the members
-// kept plus the batch's may exceed the cap, a ZRANGE ... LIMIT cap 1 asks
-// for the cut of the trim. A second, read-only round trip is made only for
-// the few entities where that is not enough (another worker moved At, a
-// trim is due without its cut, an entity just went over the cap). Entities
-// over the cap add PFADDs for the batch's members and one PFCOUNT per
-// window, only when MinEvents is met. Trims and stale hash fields are
-// queued into the next Apply's MULTI. Every key has a TTL of its family's
-// longest window/history + Lateness + 2*TTLRefresh, refreshed at most every
-// TTLRefresh (30 s) per entity. BENCHMARKS.md has the measured costs.
+// MULTI/EXEC round trip. Per touched entity: the HSET of the own field
+// (if the batch changes it), HGETALL, an EXPIRE for a new key and then at
+// most every TTLRefresh (30 s); entities over the cap add PFADDs for the
+// batch's members and one PFCOUNT per window, when MinEvents is met.
+// HGETALL brings every field: the own one is not decoded (its state is in
+// memory), others are. Members come with the view, so View.Members needs
+// no further round trip. Trims change only the own state, which is
+// written by the next Apply (together with the next batch if it touches
+// the entity). Every key has a TTL of its family's longest window/history
+// + Lateness + 2*TTLRefresh. BENCHMARKS.md has the measured costs: about
+// 0.34 commands and 0.7 µs of Redis CPU per event on the issue's workload.
+//
+// Members at or before an entity's dropped mark are not counted exactly,
+// wherever they come from: a worker's trim cannot remove members from
+// another worker's field, and this rule gives the same counts as if it had.
 //
 // # Exactly once after crashes
 //
-// Apply puts the batch's updates and HSET <prefix>:applied <stream>
-// <offset>:<watermark> (from Batch.MarkApplied) in the same MULTI/EXEC, so
-// either both land or neither. A worker starting on a stream calls
-// AppliedOffsets and skips events at or below the offset, so events Kafka
-// redelivers after a crash or rebalance are not counted twice even if the
-// crashed worker applied them but never committed. Distinct members and
-// HyperLogLogs are idempotent anyway; counters are not, hence the offsets.
+// Apply puts the batch's updates (the new own states) and HSET
+// <prefix>:applied <stream> <offset>:<watermark> (from Batch.MarkApplied)
+// in the same MULTI/EXEC, so either both land or neither: a crashed
+// worker's fields hold exactly what its applied offsets cover. A worker
+// starting on a stream calls AppliedOffsets and skips events at or below
+// the offset, so events Kafka redelivers after a crash or rebalance are
+// not counted twice even if the crashed worker applied them but never
+// committed; it writes the events after the offset into fields of its
+// own. Distinct members and HyperLogLogs are idempotent anyway; counters
+// are not, hence the offsets.
 // Apply never retries by itself and the client must not either (NewRedis
 // refuses a client with MaxRetries > 0): a MULTI resent after its reply was
 // lost would count a batch twice. On an error nothing may be assumed and
@@ -124,5 +130,7 @@
 // again by itself when it is back. What Redis kept across the restart
 // depends on its persistence (RDB/AOF); without it, windows restart empty
 // and AppliedOffsets reports -1, which the pipeline treats as "no
-// information".
+// information". An instance that finds its field gone starts its own state
+// over rather than writing back what Redis lost: Kafka redelivers those
+// events from the last commit.
 package window

@@ -5,12 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,26 +28,26 @@ type RedisOptions struct {
 	// AppliedTTL is the TTL of the applied-offsets hash, refreshed by every
 	// Apply (default 7 days).
 	AppliedTTL time.Duration
-	// WorkerID names this store instance in its At and dropped-mark hash
-	// fields, followed by a random token per instance (default: random).
+	// WorkerID starts the name of every hash field this store instance
+	// writes (followed by a random token), to tell workers apart when
+	// looking at Redis. Default: none.
 	WorkerID string
 }
 
 // RedisStore keeps windows in Redis, shared by every worker. doc.go has the
-// key layout and crash semantics; in short:
+// key layout and crash semantics; in short, each (family, entity) is one
+// hash with one field per writing store instance:
 //
-//	<prefix>:{f:e}:h   "<metric>:<bucket s>:<bucket base36>:<token>" -> counter,
-//	                   one field per writing store instance (see ownCounters);
-//	                   "@<worker><token>" -> At, "!<metric>@<worker><token>" ->
-//	                   newest dropped time (families with a Count/Sum metric;
-//	                   a reader takes the maximum over instances)
-//	<prefix>:{f:e}:d<m> member -> newest event ms; the "\x00A"/"\x00E"
-//	                   sentinels only in families without a hash
+//	<prefix>:{f:e}:h   "<worker><token><seq>" -> that instance's state of
+//	                   the entity: At, counter buckets, members with their
+//	                   newest times, dropped marks (see blob.go)
 //
-// Per touched entity an Apply queues one HSET (counters and At), one ZADD
-// GT per Distinct metric, HGETALL, one ZCOUNT per counted window, and an
-// EXPIRE per key for new keys and then every TTLRefresh; BENCHMARKS.md has
-// the measured costs.
+// An instance is the only writer of its field, so it keeps the state in
+// memory and writes it whole with one HSET; a reader merges the fields
+// (counters add up, times take the maximum), as with a state-based CRDT.
+// Per touched entity an Apply queues that HSET and one HGETALL, plus an
+// EXPIRE for a new key and then every TTLRefresh; BENCHMARKS.md has the
+// measured costs.
 type RedisStore struct {
 	c       redis.UniversalClient
 	s       *schema
@@ -62,6 +60,10 @@ type RedisStore struct {
 	late    int64
 	cache   map[gkey]*rent
 	pending []func(redis.Pipeliner)
+	// dirty are entities whose own state changed after their last write
+	// (a trim): the next Apply writes them even if its batch does not
+	// touch them.
+	dirty   []*rent
 	sweepIn int
 	now     func() time.Time
 	// unsure holds the streams whose last Apply failed: its MULTI may
@@ -73,18 +75,23 @@ type RedisStore struct {
 	// itself, so a retry of a batch it already applied changes nothing.
 	appliedHere map[string]int64
 
-	// tok ends the counter fields this store instance writes (":" and 8
-	// random characters); gen counts its changes. See ownCounters.
-	tok        string
-	gen        uint32
-	sweptBelow int64 // sweep dropped entities holding buckets that start before this
-	fv         []fieldVal
-	args       cmdArgs
-	fb         []byte
-	// Per-Apply read state, reused (see reuse).
+	// tok names this store instance's fields (":" and 8 random
+	// characters), renewed after every failed Apply; gen counts the
+	// renewals, seq the entities remembered under it. See rent.
+	tok string
+	gen uint32
+	seq uint64
+
+	args    cmdArgs
+	fb      []byte
 	reads   []gread
-	zpool   []zread
-	cntPool []*redis.IntCmd
+	pfcPool []*redis.IntCmd
+	bpool   [][]memEntry
+	fv      []fieldVal
+	dec     blobState
+	scs     []scored
+	scores  []int64
+	olds    []oldField
 
 	p plan
 	// Counter updates per group, as short linked lists in one slice: an
@@ -92,39 +99,57 @@ type RedisStore struct {
 	aggs  []aggE
 	ahead []int32 // per group: first aggs index, -1 if none
 	mem   map[memKey]int64
+	mems  []memEntry
 }
 
-// rent is what this worker remembers of an entity between Applies.
+// rent is what this instance remembers of an entity: its own field's name
+// and content (what it last wrote or will write), and what it read.
+//
+// The field name is new for every rent (token + sequence number), so an
+// entity the cache forgot and meets again gets a new field rather than
+// overwriting state it no longer knows (a lagging partition may still
+// write into visible buckets), and after a failed Apply, whose MULTI may
+// or may not have run, the token changes and every rent starts a new
+// field from zero. Old fields keep what they hold and are merged like any
+// other instance's until everything in them is outside every window.
 type rent struct {
+	fam   FamilyID
+	key   string // the entity's hash
+	field string
+	gen   uint32
 	ttlAt int64 // wall-clock ms of the last EXPIRE
-	own   int64 // this worker's "@<id>" At field (count-only families)
 	at    int64 // entity At seen on the last read
-	big   []bool
-	live  []int  // per metric: upper bound of live members after the last trim, -1 unknown
-	wide  []bool // per metric: sentinelWide sent since the last TTL refresh
+	dirty bool
+	// Own state, as written to (or about to be written to) field.
+	own  int64 // own At
+	ctr  []ownCtr
+	mem  [][]scored // per metric: own members, newest time each
+	mark []int64    // per metric: own dropped mark
+	seen []int64    // per metric: dropped mark over every field, last read
+	big  []bool
 	// hllTTL: per metric, the HyperLogLog bucket keys this worker has set a TTL on.
 	hllTTL []map[hllBucket]bool
-	// Own counter fields (see ownCounters): their values in Redis under
-	// token generation gen. A bucket starting before unk that ctr does not
-	// hold may have a value this cache never saw.
-	gen uint32
-	unk int64
-	ctr []ownCtr
 }
 
-// fieldVal is one counter field read, for the bucket idx of series sr.
-type fieldVal struct {
-	sr  *series
-	idx int64
-	x   float64
+// oldField is another field read, with its At.
+type oldField struct {
+	field, val string
+	at         int64
 }
 
-// ownCtr is the value of one of this instance's counter fields in Redis.
+// ownCtr is one counter bucket of the own field.
 type ownCtr struct {
 	m   MetricID
 	t   uint8
 	idx int64
 	v   float64
+}
+
+// fieldVal is one counter bucket read, for the bucket idx of series sr.
+type fieldVal struct {
+	sr  *series
+	idx int64
+	x   float64
 }
 
 type aggE struct {
@@ -141,97 +166,45 @@ type memKey struct {
 	member string
 }
 
-// Members of a Distinct zset that carry state rather than a member. Real
-// members starting with NUL are stored with one more NUL in front.
-// sentinelAt's score is At+sentinelShift (above every member),
-// sentinelEvicted's the newest dropped time-sentinelShift (below every
-// member), both kept as maxima by ZADD GT.
-const (
-	sentinelAt      = "\x00A"
-	sentinelEvicted = "\x00E"
-)
-
-func escMember(m string) string {
-	if strings.HasPrefix(m, "\x00") {
-		return "\x00" + m
-	}
-	return m
+type memEntry struct {
+	k memKey
+	t int64
 }
 
-// NewRedis returns a store on client. The client must not retry commands
-// by itself (NewClient builds one that does not): a retried MULTI whose
-// reply was lost would apply a batch twice.
-func NewRedis(client redis.UniversalClient, s Schema, opts RedisOptions) (*RedisStore, error) {
-	cs, err := compile(s)
-	if err != nil {
-		return nil, err
-	}
-	switch c := client.(type) {
-	case *redis.Client:
-		if n := c.Options().MaxRetries; n > 0 {
-			return nil, fmt.Errorf("window: the Redis client retries commands (MaxRetries=%d): a retried MULTI whose reply was lost would count a batch twice; set MaxRetries: -1 or build the client with window.NewClient", n)
-		}
-	case *redis.ClusterClient:
-		if n := c.Options().MaxRetries; n > 0 {
-			return nil, fmt.Errorf("window: the Redis Cluster client retries commands (MaxRetries=%d): a retried MULTI whose reply was lost would count a batch twice; set MaxRetries: -1 or build the client with window.NewClient", n)
-		}
-	}
-	if opts.Prefix == "" {
-		opts.Prefix = "gw"
-	}
-	if opts.TTLRefresh <= 0 {
-		opts.TTLRefresh = 30 * time.Second
-	}
-	if opts.AppliedTTL <= 0 {
-		opts.AppliedTTL = 7 * 24 * time.Hour
-	}
-	if opts.WorkerID == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		opts.WorkerID = hex.EncodeToString(b[:])
-	}
-	_, cluster := client.(*redis.ClusterClient)
-	return &RedisStore{
-		c: client, s: cs, o: opts, cluster: cluster,
-		applied: opts.Prefix + ":applied",
-		wms:     newWatermarks(), cache: make(map[gkey]*rent), unsure: make(map[string]bool),
-		mem: make(map[memKey]int64),
-		now: time.Now,
-		tok: newToken(), sweptBelow: noTime,
-	}, nil
-}
-
-// Own counters. Counter buckets are kept per writing store instance: field
-// "<metric>:<res s>:<bucket base36>:<token>", the token random per instance
-// and renewed after every failed Apply, and a view sums a bucket's fields
-// over tokens. An instance is the only writer of its fields, so it knows
-// their values and sets them with one HSET per entity (new value = known
-// value + the batch's delta) instead of one HINCRBY per bucket, which was
-// the most frequent command. This keeps the exactness guarantee: the HSET
-// is in the MULTI with the applied offsets like the HINCRBYs were, and a
-// worker replaying after a crash is another instance, writing its own
-// fields from zero, so the crashed worker's fields hold exactly what its
-// applied offsets cover. After a failed Apply nothing may be assumed about
-// what Redis holds, so the instance takes a new token (gen) and forgets
-// every known value. A bucket whose value this instance may have written
-// but no longer knows (see rent.unk, sweptBelow) is updated with HINCRBY.
-// With one worker per entity a bucket has one field, as before; entities
-// written by several workers have one per worker and bucket.
 func newToken() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return ":" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// ownCounters prepares ce's counter cache for an Apply whose newest
-// expected At is ref: it drops values of another token generation, and
-// values of buckets no view can show any more (older than their tier keeps
-// before ref; At never goes back, so they stay invisible).
-func (r *RedisStore) ownCounters(ce *rent, f *cfamily, ref int64) {
-	if ce.gen != r.gen {
-		ce.gen, ce.unk, ce.ctr = r.gen, r.sweptBelow, ce.ctr[:0]
-		return
+// newRent starts remembering an entity under a field of its own.
+func (r *RedisStore) newRent(fam FamilyID, f *cfamily, key string) *rent {
+	n := len(f.metrics)
+	ce := &rent{fam: fam, key: key, at: noTime, big: make([]bool, n), mem: make([][]scored, n), mark: make([]int64, n), seen: make([]int64, n)}
+	r.renew(ce)
+	for m := range ce.seen {
+		ce.seen[m] = noTime
 	}
+	return ce
+}
+
+// renew points ce at a new field of the current token, with empty own
+// state.
+func (r *RedisStore) renew(ce *rent) {
+	r.seq++
+	ce.field = r.o.WorkerID + r.tok + strconv.FormatUint(r.seq, 36)
+	ce.gen, ce.own, ce.ctr, ce.dirty = r.gen, noTime, ce.ctr[:0], false
+	for m := range ce.mem {
+		clear(ce.mem[m])
+		ce.mem[m] = ce.mem[m][:0]
+		ce.mark[m] = noTime
+	}
+}
+
+// pruneOwn drops own counter buckets no view can show any more (older than
+// their tier keeps before ref; At never goes back, so they stay
+// invisible): the field only holds what windows can use.
+func pruneOwn(ce *rent, f *cfamily, ref int64) {
 	if ref == noTime {
 		return
 	}
@@ -245,32 +218,57 @@ func (r *RedisStore) ownCounters(ce *rent, f *cfamily, ref int64) {
 	ce.ctr = kept
 }
 
-// ownAdd returns the new value of ce's field for bucket idx of tier t of
-// metric m after adding d, and false if this instance may have written it
-// before without knowing its value (the caller then uses HINCRBY).
-func (ce *rent) ownAdd(m MetricID, t uint8, idx, res int64, d float64) (float64, bool) {
+// addOwn adds d to bucket idx of tier t of metric m of the own state.
+func (ce *rent) addOwn(m MetricID, t uint8, idx int64, d float64) {
 	for i := range ce.ctr {
 		if c := &ce.ctr[i]; c.idx == idx && c.m == m && c.t == t {
 			c.v += d
-			return c.v, true
+			return
 		}
 	}
-	if ce.unk != noTime && idx*res < ce.unk {
-		return 0, false
-	}
 	ce.ctr = append(ce.ctr, ownCtr{m: m, t: t, idx: idx, v: d})
-	return d, true
 }
 
-// newRent starts remembering an entity; its counter cache knows the
-// values of this token generation, except what a sweep made it forget.
-func (r *RedisStore) newRent(f *cfamily) *rent {
-	ce := &rent{own: noTime, at: noTime, big: make([]bool, len(f.metrics)), wide: make([]bool, len(f.metrics)), live: make([]int, len(f.metrics)),
-		gen: r.gen, unk: r.sweptBelow}
-	for m := range ce.live {
-		ce.live[m] = -1
+// putOwn records members (newest first) in the own state of metric m,
+// keeping the newest time per member. Members at or before the dropped
+// mark are not kept exactly (see doc.go).
+func (ce *rent) putOwn(m int, ms []memEntry) {
+	own := ce.mem[m]
+	var idx map[string]int
+	if len(own) > 16 && len(ms) > 4 {
+		idx = make(map[string]int, len(own)+len(ms))
+		for i, s := range own {
+			idx[s.member] = i
+		}
 	}
-	return ce
+	mark := max(ce.mark[m], ce.seen[m])
+	for _, me := range ms {
+		if me.t <= mark {
+			continue
+		}
+		i := -1
+		if idx != nil {
+			if j, ok := idx[me.k.member]; ok {
+				i = j
+			}
+		} else {
+			for j := range own {
+				if own[j].member == me.k.member {
+					i = j
+					break
+				}
+			}
+		}
+		if i >= 0 {
+			own[i].score = max(own[i].score, me.t)
+			continue
+		}
+		if idx != nil {
+			idx[me.k.member] = len(own)
+		}
+		own = append(own, scored{me.k.member, me.t})
+	}
+	ce.mem[m] = own
 }
 
 func (r *RedisStore) base(f *cfamily, entity string) string {
@@ -285,70 +283,27 @@ func hllKey(base string, m int, res, idx int64) string {
 	return base + "l" + strconv.Itoa(m) + ":" + strconv.FormatInt(res/1000, 10) + ":" + strconv.FormatInt(idx, 36)
 }
 
-// Score layout of a Distinct zset: members carry their newest event time
-// (ms), which is always inside (-memberBound, memberBound). The sentinels sit
-// outside that range so ZCOUNT and rank reads over members never see them.
-const (
-	sentinelShift = 1 << 52
-	memberBound   = 1 << 51
-)
+// delIfSame deletes a hash field if it still holds the value read. Fields
+// whose whole content is outside every window are deleted this way: their
+// writer may still be alive and write a new state meanwhile, which a
+// plain HDEL would lose.
+const delIfSame = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0`
 
-var (
-	memberMax = strconv.FormatInt(memberBound, 10)
-	memberMin = strconv.FormatInt(-memberBound, 10)
-)
-
-// staleBunch is how many stale hash fields wait for one HDEL.
-const staleBunch = 8
-
-// sentinelWide is a member longer than Redis's zset-max-listpack-value
-// (64 bytes by default), added to the member sets of busy entities (live
-// members >= cap). It makes Redis keep that set as a skiplist and dict
-// rather than a listpack: a listpack finds a member by scanning the whole
-// set, so ZADDing a batch of members into a set of ~100 cost ~1-3 µs per
-// member, the largest Redis cost measured. Quiet entities stay compact
-// listpacks. Its score is below every member's and the dropped mark's, so
-// no read sees it.
-var sentinelWide = "\x00W" + strings.Repeat("-", 80)
-
-const sentinelWideScore = -3 * (1 << 51)
-
-// zread holds the read commands of one Distinct metric of one group.
-type zread struct {
-	sc    *redis.FloatSliceCmd // ZMSCORE sentinelAt sentinelEvicted (families without a hash)
-	hev   int64                // the dropped mark from the hash (families with one)
-	cnt   []*redis.IntCmd      // per cmetric.cntWins, from assumed At
-	cut   *redis.ZSliceCmd     // the (cap+1)-th newest live member, when a trim may be due
-	pfc   []*redis.IntCmd      // per window, entities over the cap
-	key   string               // the zset
-	batch []memEntry           // this Apply's members, newest first
-	sent  int                  // how many of them went into the zset
-	full  []scored             // all live members (second round trip), if read
-	read  bool                 // full was read
-}
-
-// gread holds the read commands of one group.
+// gread holds the reads of one group.
 type gread struct {
 	hash    *redis.MapStringStringCmd
-	z       []zread // per metric (zero for Count/Sum)
+	pfc     [][]*redis.IntCmd // per metric, per window: estimates of entities over the cap
+	batch   [][]memEntry      // per metric: this Apply's members, newest first
 	wrote   bool
 	ttl     bool
-	assumed int64 // the At the counts were asked for: max(batch, cached)
-	at      int64 // the At Redis returned
-	full    bool  // counts could not be trusted: read members in a second round trip
-}
-
-type memEntry struct {
-	k memKey
-	t int64
+	assumed int64 // the At estimates are asked for: max(batch, cached)
 }
 
 // Apply implements Store: one MULTI/EXEC round trip holding the deferred
-// clean-ups of the previous Apply, the batch's aggregated updates, the
-// reads for every touched entity and the applied offsets. Distinct metrics
-// are read as counts (ZCOUNT per window from the At this worker expects),
-// not members; a second, read-only round trip is made only for the few
-// entities where that is not enough (see fixups).
+// clean-ups of the previous Apply, one HSET of this instance's field per
+// entity the batch changes, one HGETALL per touched entity, and the
+// applied offsets.
 func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -394,10 +349,11 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			r.mem[k] = op.t
 		}
 	}
-	mems := make([]memEntry, 0, len(r.mem))
+	mems := r.mems[:0]
 	for k, t := range r.mem {
 		mems = append(mems, memEntry{k, t})
 	}
+	defer func() { clear(mems); r.mems = mems[:0] }()
 	slices.SortFunc(mems, func(a, b memEntry) int {
 		if c := cmp.Compare(a.k.g, b.k.g); c != 0 {
 			return c
@@ -421,6 +377,9 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	reads := r.reuse(len(b.groups))
 	defer r.reuse(0)
 	bases := make([]string, len(b.groups))
+	// States written in this MULTI: if it fails they are not in Redis,
+	// and the rents start new fields (see renew).
+	written := 0
 	mi := 0
 	for gi, g := range b.groups {
 		f := &s.fams[g.f]
@@ -436,156 +395,73 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		if ce != nil {
 			rd.assumed = max(rd.assumed, ce.at)
 		}
-		// Families with a hash keep At and the dropped marks there, in
-		// per-instance fields (see groupAt); others in the first member set.
-		useHash := f.hasCount || f.firstDis < 0
-		hk := a.str(hkey)
-		hset := a.mark()
-		a.add("hset", hk)
-		if r.ahead[gi] >= 0 {
-			own := ce
-			if own == nil {
-				// New to this worker: its rent is made now, for the
-				// counter cache; the code below still sees ce == nil.
-				own = r.newRent(f)
-				r.cache[gkey{g.f, g.entity}] = own
-			}
-			r.ownCounters(own, f, rd.assumed)
-			for ai := r.ahead[gi]; ai >= 0; ai = r.aggs[ai].next {
-				ag := &r.aggs[ai]
-				if ag.v == 0 {
-					continue
-				}
-				cm := &f.metrics[ag.m]
-				t := &cm.tiers[ag.t]
-				r.fb = append(strconv.AppendInt(append(r.fb[:0], t.name...), ag.idx, 36), r.tok...)
-				field := string(r.fb)
-				v, known := own.ownAdd(ag.m, ag.t, ag.idx, t.res, ag.v)
-				switch {
-				case !known && cm.Kind == Count:
-					pipe.HIncrBy(ctx, hkey, field, int64(ag.v))
-				case !known:
-					pipe.HIncrByFloat(ctx, hkey, field, ag.v)
-				case cm.Kind == Count:
-					a.add(a.str(field), a.i64(int64(v)))
-				default:
-					a.add(a.str(field), a.f64(v))
-				}
-			}
+		if ce == nil && rd.wrote {
+			ce = r.newRent(g.f, f, hkey)
+			r.cache[gkey{g.f, g.entity}] = ce
 		}
-		if useHash && rd.wrote {
-			own := gAt
-			if ce != nil {
-				own = max(own, ce.own)
-			}
-			a.add(a.str("@"+r.o.WorkerID+r.tok), a.i64(own))
-		}
-		if a.from(hset) > 2 {
-			_ = pipe.Process(ctx, redis.NewIntCmd(ctx, a.cmd(hset)...))
-		} else {
-			a.drop(hset)
-		}
-		ttlSec := a.i64(int64(r.ttl(f) / time.Second))
-		if rd.ttl && useHash {
-			_ = pipe.Process(ctx, redis.NewBoolCmd(ctx, "expire", hk, ttlSec))
+		if ce != nil && ce.gen != r.gen {
+			r.renew(ce)
 		}
 		if f.firstDis >= 0 {
-			rd.z = take(&r.zpool, len(f.metrics))
+			rd.batch = take(&r.bpool, len(f.metrics))
 		}
 		for m := range f.metrics {
-			cm := &f.metrics[m]
-			if cm.Kind != Distinct {
+			if f.metrics[m].Kind != Distinct {
 				continue
 			}
-			zr := &rd.z[m]
-			zkey := base + "d" + strconv.Itoa(m)
-			zr.key = zkey
-			zk := a.str(zkey)
-			zadd := a.mark()
-			a.add("zadd", zk, "gt")
 			start := mi
 			for mi < len(mems) && mems[mi].k.g == int32(gi) && int(mems[mi].k.m) == m {
 				mi++
 			}
-			zr.batch = mems[start:mi]
-			exact := zr.batch
-			if ce != nil && ce.big[m] && len(exact) > s.cap {
-				// Over the cap already: only the newest cap can stay exact
-				// (see doc.go); the rest go to the HyperLogLogs only.
-				exact = exact[:s.cap]
+			rd.batch[m] = mems[start:mi]
+		}
+		if rd.wrote {
+			pruneOwn(ce, f, rd.assumed)
+			for ai := r.ahead[gi]; ai >= 0; ai = r.aggs[ai].next {
+				if ag := &r.aggs[ai]; ag.v != 0 {
+					ce.addOwn(ag.m, ag.t, ag.idx, ag.v)
+				}
 			}
-			zr.sent = len(exact)
-			for _, me := range exact {
-				a.add(a.f64(float64(me.t)), a.str(escMember(me.k.member)))
+			for m := range f.metrics {
+				if f.metrics[m].Kind != Distinct {
+					continue
+				}
+				exact := rd.batch[m]
+				if ce.big[m] && len(exact) > s.cap {
+					// Over the cap already: only the newest cap can stay
+					// exact (see doc.go); the rest go to the HyperLogLogs only.
+					exact = exact[:s.cap]
+				}
+				ce.putOwn(m, exact)
 			}
-			if m == f.firstDis && rd.wrote && !useHash {
-				a.add(a.f64(float64(gAt+sentinelShift)), sentinelAt)
-			}
-			if ce != nil && a.from(zadd) > 3 && !ce.wide[m] && ce.live[m] >= s.cap {
-				// Large sets: see sentinelWide. Sent once per TTL refresh,
-				// in case the key was lost and recreated meanwhile.
-				a.add(a.f64(sentinelWideScore), a.str(sentinelWide))
-				ce.wide[m] = true
-			}
-			if a.from(zadd) > 3 {
-				_ = pipe.Process(ctx, redis.NewIntCmd(ctx, a.cmd(zadd)...))
-			} else {
-				a.drop(zadd)
-			}
-			if rd.ttl {
-				_ = pipe.Process(ctx, redis.NewBoolCmd(ctx, "expire", zk, ttlSec))
-			}
-			if rd.ttl && ce != nil {
-				// Members outside every window are invisible; drop them
-				// along with the TTL refresh (the cap trims do the rest).
-				pipe.ZRemRangeByScore(ctx, zkey, memberMin, strconv.FormatInt(rd.assumed-cm.maxWin, 10))
-			}
-			if rd.ttl && ce != nil && m < len(ce.hllTTL) {
+			ce.own = max(ce.own, gAt)
+			r.writeOwn(ctx, pipe, f, ce)
+			written++
+		}
+		if rd.ttl {
+			_ = pipe.Process(ctx, redis.NewBoolCmd(ctx, "expire", a.str(hkey), a.i64(int64(r.ttl(f)/time.Second))))
+			for m := range ce.hllTTL {
 				clear(ce.hllTTL[m]) // HyperLogLog keys get their TTL again too
 			}
-			if rd.ttl && ce != nil {
-				ce.wide[m] = false
-			}
-			if ce != nil && ce.big[m] {
-				r.pfadd(ctx, pipe, f, base, m, zr.batch, ce)
-			}
 		}
-		if useHash {
-			rd.hash = redis.NewMapStringStringCmd(ctx, "hgetall", hk)
-			_ = pipe.Process(ctx, rd.hash)
+		rd.hash = redis.NewMapStringStringCmd(ctx, "hgetall", a.str(hkey))
+		_ = pipe.Process(ctx, rd.hash)
+		if ce == nil || f.firstDis < 0 {
+			continue
 		}
 		for m := range f.metrics {
 			cm := &f.metrics[m]
-			if cm.Kind != Distinct {
+			if cm.Kind != Distinct || !ce.big[m] {
 				continue
 			}
-			zr := &rd.z[m]
-			zkey := zr.key
-			if !useHash {
-				zr.sc = pipe.ZMScore(ctx, zkey, sentinelAt, sentinelEvicted)
-			}
+			r.pfadd(ctx, pipe, f, base, m, rd.batch[m], ce)
 			if rd.assumed == noTime {
-				continue // nothing to count from: the second round trip reads
-			}
-			zr.cnt = take(&r.cntPool, len(cm.cntWins))
-			for k, w := range cm.cntWins {
-				zr.cnt[k] = redis.NewIntCmd(ctx, "zcount", a.str(zkey), a.str("("+strconv.FormatInt(rd.assumed-min(w, cm.maxWin), 10)), a.str(memberMax))
-				_ = pipe.Process(ctx, zr.cnt[k])
-			}
-			// A trim may be due when the members kept after the last Apply
-			// plus this batch's can exceed the cap: ask for the newest one
-			// beyond the cap now, so the trim needs no second round trip.
-			// An entity new to this worker is usually new to Redis: if it
-			// is not, and over the cap, fixups reads it whole.
-			if ce == nil && zr.sent > s.cap || ce != nil && (ce.live[m] < 0 || ce.live[m]+zr.sent > s.cap) {
-				zr.cut = pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: zkey,
-					Start: memberMax, Stop: "(" + strconv.FormatInt(rd.assumed-cm.maxWin, 10),
-					ByScore: true, Rev: true, Offset: int64(s.cap), Count: 1})
-			}
-			if ce == nil || !ce.big[m] {
 				continue
 			}
-			zr.pfc = make([]*redis.IntCmd, len(cm.Windows))
+			if rd.pfc == nil {
+				rd.pfc = make([][]*redis.IntCmd, len(f.metrics))
+			}
+			rd.pfc[m] = take(&r.pfcPool, len(cm.Windows))
 			for k, w := range cm.Windows {
 				res := cm.hllRes[cm.winHLL[k]]
 				lo, hi := hllRange(rd.assumed, w.Milliseconds(), res)
@@ -593,8 +469,14 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 				for i := lo; i <= hi; i++ {
 					keys = append(keys, hllKey(base, m, res, i))
 				}
-				zr.pfc[k] = pipe.PFCount(ctx, keys...)
+				rd.pfc[m][k] = pipe.PFCount(ctx, keys...)
 			}
+		}
+	}
+	// Entities trimmed after their last write and not in this batch.
+	for _, ce := range r.dirty {
+		if ce.dirty && ce.gen == r.gen {
+			r.writeOwn(ctx, pipe, &s.fams[ce.fam], ce)
 		}
 	}
 	if len(b.marks) > 0 && !done {
@@ -613,14 +495,16 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		for st := range b.marks {
 			r.unsure[st] = true
 		}
-		// Whatever Redis holds now, this instance's known counter values
-		// may be wrong: write new fields from zero (see ownCounters).
-		r.tok, r.gen, r.sweptBelow = newToken(), r.gen+1, noTime
+		// Whatever Redis holds now, the own states may differ from it:
+		// every rent starts a new field under a new token (see rent).
+		r.tok, r.gen = newToken(), r.gen+1
 		return nil, r.wrapErr("apply a batch of "+strconv.Itoa(len(b.ops))+" operations", err)
 	}
+	for _, ce := range r.dirty {
+		ce.dirty = false
+	}
+	r.dirty = r.dirty[:0]
 
-	// Committed: from here on only the optional read-only round trip may
-	// fail, and then the views fall back to what they already know.
 	for st := range b.marks {
 		delete(r.unsure, st)
 	}
@@ -635,26 +519,18 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	r.wms.advance(b, p.wm)
 	r.late += p.nLate
 	r.pending = r.pending[:0]
-	r.fixups(ctx, b, bases, reads)
 	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
 	views := make([]View, len(b.groups))
 	var sl viewSlabs
 	for gi, g := range b.groups {
 		f := &s.fams[g.f]
-		k := gkey{g.f, g.entity}
-		ce := r.cache[k]
-		if ce == nil && reads[gi].wrote {
-			ce = r.newRent(f)
-			r.cache[k] = ce
-		}
-		if ce != nil && reads[gi].ttl {
+		ce := r.cache[gkey{g.f, g.entity}]
+		rd := &reads[gi]
+		if ce != nil && rd.ttl {
 			ce.ttlAt = nowMs
 		}
-		if ce != nil && (f.hasCount || f.firstDis < 0) && reads[gi].wrote {
-			ce.own = max(ce.own, p.gAt[gi])
-		}
 		res.views[gi] = &views[gi]
-		r.buildView(&views[gi], g, f, bases[gi], &reads[gi], ce, &sl)
+		r.buildView(&views[gi], g, f, bases[gi], rd, ce, &sl)
 	}
 	r.sweepIn -= len(b.ops)
 	if r.sweepIn <= 0 {
@@ -663,14 +539,21 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	return res, nil
 }
 
+// writeOwn queues the HSET of ce's own field.
+func (r *RedisStore) writeOwn(ctx context.Context, pipe redis.Pipeliner, f *cfamily, ce *rent) {
+	ce.dirty = false
+	r.fb = appendBlob(r.fb[:0], f, ce)
+	a := &r.args
+	_ = pipe.Process(ctx, redis.NewIntCmd(ctx, "hset", a.str(ce.key), a.str(ce.field), a.str(string(r.fb))))
+}
+
 // reuse returns n zeroed read slots for an Apply, emptying the pools the
-// previous Apply took its per-metric state from. Views keep nothing of
-// them: slices a view shares (members read) are dropped here, not reused.
+// previous Apply took its per-metric state from.
 func (r *RedisStore) reuse(n int) []gread {
 	clear(r.reads)
-	clear(r.zpool)
-	clear(r.cntPool)
-	r.zpool, r.cntPool = r.zpool[:0], r.cntPool[:0]
+	clear(r.pfcPool)
+	clear(r.bpool)
+	r.pfcPool, r.bpool = r.pfcPool[:0], r.bpool[:0]
 	r.reads = slices.Grow(r.reads[:0], n)[:n]
 	return r.reads
 }
@@ -699,180 +582,318 @@ func (r *RedisStore) addAgg(g int32, m MetricID, t uint8, idx int64, d float64) 
 	r.ahead[g] = int32(len(r.aggs) - 1)
 }
 
-// zAt reads the At sentinel's score from a ZMSCORE reply.
-func zSentinels(c *redis.FloatSliceCmd) (at, evicted int64) {
-	at, evicted = noTime, noTime
-	if c == nil || c.Err() != nil {
-		return
-	}
-	v := c.Val()
-	// go-redis reports a missing member as 0; a real sentinel is never 0
-	// (it is shifted by 2^52).
-	if len(v) > 0 && v[0] != 0 {
-		at = int64(v[0]) - sentinelShift
-	}
-	if len(v) > 1 && v[1] != 0 {
-		evicted = int64(v[1]) + sentinelShift
-	}
-	return
-}
-
-// groupAt is the entity's At as Redis returned it.
-func groupAt(f *cfamily, rd *gread) int64 {
-	at := int64(noTime)
-	if rd.hash == nil {
-		if f.firstDis >= 0 {
-			at, _ = zSentinels(rd.z[f.firstDis].sc)
-		}
-		return at
-	}
-	for m := range rd.z {
-		rd.z[m].hev = noTime
-	}
-	// "@<worker><token>" -> At and "!<metric>@<worker><token>" -> newest
-	// dropped time, one field per writing instance: each instance's value
-	// only grows, and readers take the maximum, as ZADD GT did.
-	for k, val := range rd.hash.Val() {
-		switch {
-		case strings.HasPrefix(k, "@"):
-			if t, err := strconv.ParseInt(val, 10, 64); err == nil {
-				at = max(at, t)
-			}
-		case strings.HasPrefix(k, "!"):
-			ms, _, _ := strings.Cut(k[1:], "@")
-			m, err1 := strconv.Atoi(ms)
-			t, err2 := strconv.ParseInt(val, 10, 64)
-			if err1 == nil && err2 == nil && m < len(rd.z) {
-				rd.z[m].hev = max(rd.z[m].hev, t)
-			}
-		}
-	}
-	return at
-}
-
-// evicted is the metric's newest dropped time: from ZMSCORE, or from the
-// hash for families that have one.
-func (zr *zread) evicted() int64 {
-	if zr.sc == nil {
-		return zr.hev
-	}
-	_, ev := zSentinels(zr.sc)
-	return ev
-}
-
-// fixups reads, in one read-only round trip, the live members of the
-// entities whose counts cannot be used: the At Redis returned is not the
-// one the counts were asked for (another worker moved it, Redis lost data,
-// or this worker had never seen the entity), a trim is due but its cut was
-// not asked for, or the entity has just gone over the cap (its members must
-// go into the HyperLogLogs). With one worker per entity this happens only
-// for entities new to the worker and read without writes, and once per
-// entity crossing the cap. If the round trip fails, those views keep what
-// they have (counts from the expected At, or nothing) and no trim is
-// scheduled for them; the next Apply tries again.
-func (r *RedisStore) fixups(ctx context.Context, b *Batch, bases []string, reads []gread) {
+// buildView merges the fields of one group's hash into v: this
+// instance's own state from memory, every other field decoded. It trims
+// the own state when the entity is over the cap and schedules the
+// deletion of fields whose content is outside every window.
+func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *gread, ce *rent, sl *viewSlabs) {
 	s := r.s
-	var cmds []*redis.ZSliceCmd
-	var pipe redis.Pipeliner
-	for gi, g := range b.groups {
-		f := &s.fams[g.f]
-		rd := &reads[gi]
-		rd.at = groupAt(f, rd)
-		if f.firstDis < 0 || rd.at == noTime {
+	hash := rd.hash.Val()
+	nm := len(f.metrics)
+	hkey := base + "h"
+	d := &r.dec
+	d.reset()
+	at := int64(noTime)
+	ownSeen := false
+	var legacy []string
+	for k, val := range hash {
+		if ce != nil && k == ce.field {
+			ownSeen = true
 			continue
 		}
-		ce := r.cache[gkey{g.f, g.entity}]
-		full := rd.at != rd.assumed
-		for m := range f.metrics {
-			cm := &f.metrics[m]
-			zr := &rd.z[m]
-			if cm.Kind != Distinct || full || ce == nil && !rd.wrote {
-				continue
+		fat, ok := decodeBlob(val, d)
+		if !ok {
+			if rd.ttl && (val == "" || val[0] >= ' ') {
+				// Text: a field of the layout before per-instance
+				// states (or written by hand). Nothing reads it.
+				legacy = append(legacy, k)
 			}
-			live := zr.liveCount(cm)
-			if live <= s.cap {
-				continue
-			}
-			cut, ok := zr.cutScore()
-			ev := zr.evicted()
-			wasBig := ce != nil && ce.big[m]
-			if !ok || !wasBig && max(ev, cut) > rd.at-cm.maxWin {
-				full = true
-			}
+			continue // a corrupt field, or a newer layout: not ours to read
 		}
-		if !full {
-			continue
-		}
-		rd.full = true
-		if pipe == nil {
-			pipe = r.c.Pipeline()
-		}
-		for m := range f.metrics {
-			cm := &f.metrics[m]
-			if cm.Kind != Distinct {
-				continue
-			}
-			cmds = append(cmds, pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: bases[gi] + "d" + strconv.Itoa(m),
-				Start: memberMax, Stop: "(" + strconv.FormatInt(rd.at-cm.maxWin, 10), ByScore: true, Rev: true}))
+		at = max(at, fat)
+		if fat != noTime {
+			r.olds = append(r.olds, oldField{k, val, fat})
 		}
 	}
-	if pipe == nil {
+	if ce != nil && !ownSeen && ce.own != noTime {
+		// Our field is gone although we wrote it: Redis lost data (a
+		// restart without persistence, an eviction, the key expired).
+		// Windows restart from what Redis holds, so must the own state:
+		// replaying it would count again what Kafka redelivers.
+		r.renew(ce)
+	}
+	if ce != nil {
+		at = max(at, ce.own)
+	}
+	for _, o := range r.olds {
+		if ce != nil && o.at <= at-f.retain-s.lateness {
+			// Everything in it is outside every window, for good: its
+			// writer is gone, or will write a new state.
+			o := o
+			r.pending = append(r.pending, func(p redis.Pipeliner) {
+				p.Eval(context.Background(), delIfSame, []string{hkey}, o.field, o.val)
+			})
+		}
+	}
+	clear(r.olds)
+	r.olds = r.olds[:0]
+	if len(legacy) > 0 {
+		r.pending = append(r.pending, func(p redis.Pipeliner) { p.HDel(context.Background(), hkey, legacy...) })
+	}
+	var markBuf [8]int64
+	mark := markBuf[:0]
+	if nm > len(markBuf) {
+		mark = make([]int64, 0, nm)
+	}
+	for m := range nm {
+		x := int64(noTime)
+		if ce != nil {
+			x = ce.mark[m]
+		}
+		mark = append(mark, x)
+	}
+	for _, mk := range d.marks {
+		if mk.m < nm {
+			mark[mk.m] = max(mark[mk.m], mk.mark)
+		}
+	}
+	mvs := sl.metricViews(nm)
+	s.newView(v, g.f, g.entity, at, mvs)
+	// Counters: a view holds only the run of buckets with data (as
+	// Memory's do), not every bucket the tier keeps.
+	fv := r.fv[:0]
+	add := func(m, tj int, idx int64, x float64) {
+		t := &f.metrics[m].tiers[tj]
+		if hi := floorDiv(at, t.res); idx > hi-t.n && idx <= hi {
+			fv = append(fv, fieldVal{&mvs[m].tiers[tj], idx, x})
+		}
+	}
+	for m := range f.metrics {
+		cm := &f.metrics[m]
+		if cm.Kind == Distinct {
+			continue
+		}
+		mvs[m].tiers = sl.series(len(cm.tiers))
+		for j, t := range cm.tiers {
+			if at != noTime {
+				mvs[m].tiers[j].first = floorDiv(at, t.res) + 1 // empty until a bucket shows up
+			}
+		}
+	}
+	if at != noTime {
+		if ce != nil {
+			for _, c := range ce.ctr {
+				add(int(c.m), int(c.t), c.idx, c.v)
+			}
+		}
+		for _, c := range d.ctrs {
+			if c.m < nm {
+				if tj := f.metrics[c.m].tierByRes(c.res); tj >= 0 {
+					add(c.m, tj, c.idx, c.v)
+				}
+			}
+		}
+	}
+	for m := range f.metrics {
+		for j := range mvs[m].tiers {
+			sr := &mvs[m].tiers[j]
+			lo, hi := int64(math.MaxInt64), sr.first-1
+			for _, x := range fv {
+				if x.sr == sr {
+					lo = min(lo, x.idx)
+				}
+			}
+			if lo > hi {
+				continue
+			}
+			sr.first, sr.vals = lo, sl.floats.take(int(hi-lo+1))
+			for _, x := range fv {
+				if x.sr == sr {
+					sr.vals[x.idx-lo] += x.x // one field per writing instance
+				}
+			}
+		}
+	}
+	clear(fv)
+	r.fv = fv[:0]
+	for m := range f.metrics {
+		cm := &f.metrics[m]
+		if cm.Kind != Distinct {
+			continue
+		}
+		r.distinctView(v, cm, m, mvs, mark[m], at, ce, rd, base, sl)
+	}
+	if ce != nil && at != noTime {
+		ce.at = max(ce.at, at)
+	}
+	for m := range f.metrics {
+		cm := &f.metrics[m]
+		dv := mvs[m].dis
+		if dv == nil || dv.est == nil {
+			continue
+		}
+		for k, w := range cm.Windows {
+			dv.est[k] = -1
+			if c := rd.pfc[m][k]; c != nil && wantEstimate(v, cm, dv, w) {
+				dv.est[k] = float64(c.Val())
+			}
+		}
+	}
+}
+
+// distinctView fills metric m's part of v from the own members and the
+// decoded ones (newest time per member over every field; members at or
+// before the dropped mark are not counted exactly), and trims the own
+// state when the entity is over the cap.
+func (r *RedisStore) distinctView(v *View, cm *cmetric, m int, mvs []metricView, mark, at int64, ce *rent, rd *gread, base string, sl *viewSlabs) {
+	s := r.s
+	all := r.scs[:0]
+	if ce != nil {
+		all = append(all, ce.mem[m]...)
+	}
+	foreign := false
+	for _, dm := range r.dec.mems {
+		if dm.m == m {
+			all = append(all, scored{dm.member, dm.t})
+			foreign = true
+		}
+	}
+	if foreign && len(all) > 1 {
+		slices.SortFunc(all, func(a, b scored) int {
+			if c := strings.Compare(a.member, b.member); c != 0 {
+				return c
+			}
+			return cmp.Compare(b.score, a.score)
+		})
+		all = slices.CompactFunc(all, func(a, b scored) bool { return a.member == b.member })
+	}
+	kept := all[:0]
+	for _, sm := range all {
+		if sm.score > mark {
+			kept = append(kept, sm)
+		}
+	}
+	all = kept
+	r.scs = all
+	dv := sl.disView()
+	dv.evicted, dv.loaded = mark, true
+	mvs[m].dis = dv
+	live := at - cm.maxWin
+	n := 0
+	for _, sm := range all {
+		if sm.score > live {
+			n++
+		}
+	}
+	dv.members = sl.scored(n)[:0]
+	for _, sm := range all {
+		if sm.score > live {
+			dv.members = append(dv.members, sm)
+		}
+	}
+	if at == noTime || ce == nil {
 		return
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		for gi := range reads {
-			reads[gi].full = false
-		}
-		return
+	ce.seen[m] = mark
+	wasBig := ce.big[m]
+	if wasBig && rd.pfc != nil && rd.pfc[m] != nil {
+		dv.est = make([]float64, len(cm.Windows))
 	}
-	ci := 0
-	for gi, g := range b.groups {
-		rd := &reads[gi]
-		if !rd.full {
-			continue
+	scores := r.scores[:0]
+	for _, sm := range all {
+		scores = append(scores, sm.score)
+	}
+	r.scores = scores
+	cut, evict := distinctTrim(scores, at, cm.maxWin, s.cap)
+	nev := mark
+	if evict {
+		nev = max(nev, cut)
+	}
+	nowBig := nev > live
+	if nowBig && !wasBig {
+		// Just over the cap: every live member goes into the
+		// HyperLogLogs, from the next Apply on.
+		lm := make([]memEntry, len(dv.members))
+		for i, sm := range dv.members {
+			lm[i] = memEntry{memKey{member: sm.member}, sm.score}
 		}
-		f := &s.fams[g.f]
-		for m := range f.metrics {
-			if f.metrics[m].Kind != Distinct {
-				continue
-			}
-			zr := &rd.z[m]
-			zr.read = true
-			for _, z := range cmds[ci].Val() {
-				mem, _ := z.Member.(string)
-				zr.full = append(zr.full, scored{unescMember(mem), int64(z.Score)})
-			}
-			ci++
+		slices.SortFunc(lm, func(a, b memEntry) int { return cmp.Compare(b.t, a.t) })
+		f := &s.fams[v.Family]
+		r.pending = append(r.pending, func(p redis.Pipeliner) { r.pfadd(context.Background(), p, f, base, m, lm, ce) })
+	}
+	ce.big[m] = nowBig
+	if evict {
+		ce.seen[m] = nev
+		if ce.mark[m] < nev {
+			ce.mark[m] = nev
+			r.markDirty(ce)
 		}
+	}
+	// The own state keeps what is above the cut and inside a window.
+	drop := max(live, mark)
+	if evict {
+		drop = max(drop, cut)
+	}
+	own := ce.mem[m]
+	keep := own[:0]
+	for _, sm := range own {
+		if sm.score > drop {
+			keep = append(keep, sm)
+		}
+	}
+	if len(keep) < len(own) {
+		clear(own[len(keep):])
+		if evict {
+			r.markDirty(ce)
+		}
+	}
+	ce.mem[m] = keep
+}
+
+// markDirty schedules a rewrite of ce's field with the next Apply.
+func (r *RedisStore) markDirty(ce *rent) {
+	if !ce.dirty {
+		ce.dirty = true
+		r.dirty = append(r.dirty, ce)
 	}
 }
 
-// liveCount is the number of live members (ZCOUNT over the longest window).
-func (zr *zread) liveCount(cm *cmetric) int {
-	if zr.read {
-		return len(zr.full)
+// NewRedis returns a store on client. The client must not retry commands
+// by itself (NewClient builds one that does not): a retried MULTI whose
+// reply was lost would apply a batch twice.
+func NewRedis(client redis.UniversalClient, s Schema, opts RedisOptions) (*RedisStore, error) {
+	cs, err := compile(s)
+	if err != nil {
+		return nil, err
 	}
-	for k, w := range cm.cntWins {
-		if w >= cm.maxWin && k < len(zr.cnt) {
-			return int(zr.cnt[k].Val())
+	switch c := client.(type) {
+	case *redis.Client:
+		if n := c.Options().MaxRetries; n > 0 {
+			return nil, fmt.Errorf("window: the Redis client retries commands (MaxRetries=%d): a retried MULTI whose reply was lost would count a batch twice; set MaxRetries: -1 or build the client with window.NewClient", n)
+		}
+	case *redis.ClusterClient:
+		if n := c.Options().MaxRetries; n > 0 {
+			return nil, fmt.Errorf("window: the Redis Cluster client retries commands (MaxRetries=%d): a retried MULTI whose reply was lost would count a batch twice; set MaxRetries: -1 or build the client with window.NewClient", n)
 		}
 	}
-	return 0
-}
-
-// cutScore is the score of the newest live member beyond the cap.
-func (zr *zread) cutScore() (int64, bool) {
-	if zr.cut == nil || zr.cut.Err() != nil || len(zr.cut.Val()) == 0 {
-		return 0, false
+	if opts.Prefix == "" {
+		opts.Prefix = "gw"
 	}
-	return int64(zr.cut.Val()[0].Score), true
-}
-
-func unescMember(m string) string {
-	if strings.HasPrefix(m, "\x00") {
-		return m[1:]
+	if opts.TTLRefresh <= 0 {
+		opts.TTLRefresh = 30 * time.Second
 	}
-	return m
+	if opts.AppliedTTL <= 0 {
+		opts.AppliedTTL = 7 * 24 * time.Hour
+	}
+	_, cluster := client.(*redis.ClusterClient)
+	return &RedisStore{
+		c: client, s: cs, o: opts, cluster: cluster,
+		applied: opts.Prefix + ":applied",
+		wms:     newWatermarks(), cache: make(map[gkey]*rent), unsure: make(map[string]bool),
+		mem: make(map[memKey]int64),
+		now: time.Now,
+		tok: newToken(),
+	}, nil
 }
 
 // alreadyApplied is called before an Apply that follows a failed one: if
@@ -972,266 +993,28 @@ func (r *RedisStore) pfadd(ctx context.Context, pipe redis.Pipeliner, f *cfamily
 // hllBucket names one HyperLogLog bucket key of a metric.
 type hllBucket struct{ res, idx int64 }
 
-// buildView parses one group's reads into v and schedules the clean-ups they
-// call for (stale fields, trimmed members) for the next Apply.
-func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *gread, ce *rent, sl *viewSlabs) {
-	s := r.s
-	at := rd.at
-	var hash map[string]string
-	if rd.hash != nil {
-		hash = rd.hash.Val()
-	}
-	mvs := sl.metricViews(len(f.metrics))
-	s.newView(v, g.f, g.entity, at, mvs)
-	hkey := base + "h"
-	var stale []string
-	for m := range f.metrics {
-		cm := &f.metrics[m]
-		if cm.Kind == Distinct {
-			continue
-		}
-		mvs[m].tiers = sl.series(len(cm.tiers))
-		for j, t := range cm.tiers {
-			if at != noTime {
-				mvs[m].tiers[j].first = floorDiv(at, t.res) + 1 // empty until a field shows up
-			}
-		}
-	}
-	// Fields are gathered first, so a view holds only the run of buckets
-	// with data (as Memory's do), not every bucket the tier keeps.
-	fv := r.fv[:0]
-	for k, val := range hash {
-		if strings.HasPrefix(k, "!") {
-			// A dropped mark below another instance's for the same metric
-			// says nothing the maximum does not: delete it, so marks of
-			// instances long gone do not pile up in a busy entity's hash.
-			ms, _, _ := strings.Cut(k[1:], "@")
-			m, err1 := strconv.Atoi(ms)
-			t, err2 := strconv.ParseInt(val, 10, 64)
-			if err1 != nil || err2 != nil || m >= len(rd.z) || t < rd.z[m].hev {
-				stale = append(stale, k)
-			}
-			continue
-		}
-		if strings.HasPrefix(k, "@") {
-			if t, err := strconv.ParseInt(val, 10, 64); err != nil || t < at-f.retain {
-				stale = append(stale, k)
-			}
-			continue
-		}
-		m, tj, idx, ok := parseField(f, k)
-		if !ok {
-			stale = append(stale, k) // from an older schema: nothing reads it
-			continue
-		}
-		sr := &mvs[m].tiers[tj]
-		t := &f.metrics[m].tiers[tj]
-		if at == noTime || idx <= floorDiv(at, t.res)-t.n {
-			stale = append(stale, k)
-			continue
-		}
-		if idx < sr.first {
-			if x, err := strconv.ParseFloat(val, 64); err == nil {
-				fv = append(fv, fieldVal{sr, idx, x})
-			}
-		}
-	}
-	for m := range f.metrics {
-		for j := range mvs[m].tiers {
-			sr := &mvs[m].tiers[j]
-			lo, hi := int64(math.MaxInt64), sr.first-1
-			for _, x := range fv {
-				if x.sr == sr {
-					lo = min(lo, x.idx)
-				}
-			}
-			if lo > hi {
-				continue
-			}
-			sr.first, sr.vals = lo, sl.floats.take(int(hi-lo+1))
-			for _, x := range fv {
-				if x.sr == sr {
-					sr.vals[x.idx-lo] += x.x // one field per writing instance
-				}
-			}
-		}
-	}
-	clear(fv)
-	r.fv = fv[:0]
-	// Stale fields are invisible (views read only the buckets they keep), so
-	// they are deleted in bunches, or with the TTL refresh, not one per
-	// Apply: an HDEL per entity per Apply would cost as much as its reads.
-	if len(stale) >= staleBunch || len(stale) > 0 && (rd.ttl || ce == nil) {
-		sort.Strings(stale)
-		r.pending = append(r.pending, func(p redis.Pipeliner) { p.HDel(context.Background(), hkey, stale...) })
-	}
-	for m := range f.metrics {
-		cm := &f.metrics[m]
-		if cm.Kind != Distinct {
-			continue
-		}
-		zr := &rd.z[m]
-		ev := zr.evicted()
-		dv := sl.disView()
-		dv.evicted, dv.batch = ev, zr.batch
-		mvs[m].dis = dv
-		zkey := zr.key
-		switch {
-		case at == noTime:
-			dv.loaded = true
-		case zr.read:
-			dv.members, dv.loaded = zr.full, true
-		case at == rd.assumed && zr.cnt != nil:
-			dv.wins = cm.cntWins
-			dv.cnts = sl.ints(len(zr.cnt))
-			for k, c := range zr.cnt {
-				dv.cnts[k] = int(c.Val())
-			}
-			dv.load = r.memberLoader(zkey, at-cm.maxWin)
-		default:
-			// The second round trip failed: counts are unknown.
-			dv.load = r.memberLoader(zkey, at-cm.maxWin)
-		}
-		if at == noTime || ce == nil {
-			continue
-		}
-		wasBig := ce.big[m]
-		if wasBig && zr.pfc != nil {
-			dv.est = make([]float64, len(cm.Windows))
-		}
-		live := zr.liveCount(cm)
-		cut, evict := int64(noTime), false
-		if zr.read {
-			scores := make([]int64, len(zr.full))
-			for i, sm := range zr.full {
-				scores[i] = sm.score
-			}
-			cut, evict = distinctTrim(scores, at, cm.maxWin, s.cap)
-		} else if live > s.cap && at == rd.assumed {
-			cut, evict = zr.cutScore()
-		}
-		nev := ev
-		if evict {
-			nev = max(nev, cut)
-			live = 0
-			for _, sm := range zr.full {
-				if sm.score > cut {
-					live++
-				}
-			}
-			if !zr.read {
-				live = s.cap
-			}
-		} else if live > s.cap {
-			live = -1 // a trim is due but could not be decided: ask again next time
-		}
-		ce.live[m] = live
-		nowBig := nev > at-cm.maxWin
-		if nowBig && !wasBig && zr.read {
-			all := make([]memEntry, len(zr.full))
-			for i, sm := range zr.full {
-				all[i] = memEntry{memKey{member: sm.member}, sm.score}
-			}
-			fam, mm := f, m
-			r.pending = append(r.pending, func(p redis.Pipeliner) { r.pfadd(context.Background(), p, fam, base, mm, all, ce) })
-		}
-		switch {
-		case evict && rd.hash != nil:
-			// nev covers every instance's mark read, this one's included,
-			// so this instance's field only grows.
-			c, field, mark := cut, "!"+strconv.Itoa(m)+"@"+r.o.WorkerID+r.tok, strconv.FormatInt(nev, 10)
-			r.pending = append(r.pending, func(p redis.Pipeliner) {
-				p.ZRemRangeByScore(context.Background(), zkey, memberMin, strconv.FormatInt(c, 10))
-				p.HSet(context.Background(), hkey, field, mark)
-			})
-		case evict:
-			c := cut
-			r.pending = append(r.pending, func(p redis.Pipeliner) {
-				p.ZRemRangeByScore(context.Background(), zkey, memberMin, strconv.FormatInt(c, 10))
-				p.ZAddGT(context.Background(), zkey, redis.Z{Score: float64(c - sentinelShift), Member: sentinelEvicted})
-			})
-		}
-		ce.big[m] = nowBig
-	}
-	if ce != nil && at != noTime {
-		ce.at = max(ce.at, at)
-	}
-	for m := range f.metrics {
-		cm := &f.metrics[m]
-		dv := mvs[m].dis
-		if dv == nil || dv.est == nil {
-			continue
-		}
-		zr := &rd.z[m]
-		for k, w := range cm.Windows {
-			dv.est[k] = -1
-			if zr.pfc[k] != nil && wantEstimate(v, cm, dv, w) {
-				dv.est[k] = float64(zr.pfc[k].Val())
-			}
-		}
-	}
-}
-
-// memberLoader reads the live members of zkey (score above from) for
-// View.Members; it runs only when a detector asks for members.
-func (r *RedisStore) memberLoader(zkey string, from int64) func() ([]scored, error) {
-	return func() ([]scored, error) {
-		zs, err := r.c.ZRangeArgsWithScores(context.Background(), redis.ZRangeArgs{Key: zkey,
-			Start: memberMax, Stop: "(" + strconv.FormatInt(from, 10), ByScore: true, Rev: true}).Result()
-		if err != nil {
-			return nil, r.wrapErr("read the members of "+zkey, err)
-		}
-		out := make([]scored, len(zs))
-		for i, z := range zs {
-			mem, _ := z.Member.(string)
-			out[i] = scored{unescMember(mem), int64(z.Score)}
-		}
-		return out, nil
-	}
-}
-
-// parseField reads "<metric>:<res seconds>:<bucket base36>:<token>".
-// Fields without a token (an older layout) are not counters any more.
-func parseField(f *cfamily, k string) (m, tier int, idx int64, ok bool) {
-	c := strings.LastIndexByte(k, ':')
-	if c <= 0 {
-		return 0, 0, 0, false
-	}
-	k = k[:c]
-	a := strings.IndexByte(k, ':')
-	b := strings.LastIndexByte(k, ':')
-	if a <= 0 || b <= a {
-		return 0, 0, 0, false
-	}
-	mi, err1 := strconv.Atoi(k[:a])
-	res, err2 := strconv.ParseInt(k[a+1:b], 10, 64)
-	idx, err3 := strconv.ParseInt(k[b+1:], 36, 64)
-	if err1 != nil || err2 != nil || err3 != nil || mi >= len(f.metrics) {
-		return 0, 0, 0, false
-	}
-	for j, t := range f.metrics[mi].tiers {
-		if t.res == res*1000 {
-			return mi, j, idx, true
-		}
-	}
-	return 0, 0, 0, false
-}
-
 func (r *RedisStore) sweep() {
 	r.sweepIn = max(len(r.cache), 4096)
 	if r.wms.global == noTime {
 		return
 	}
 	for k, e := range r.cache {
-		if e.at < r.wms.global-r.s.lateness-r.s.fams[k.f].retain {
-			// Its own counter values are forgotten: a late write to one
-			// of its buckets must not take the field for new.
-			if e.gen == r.gen && len(e.ctr) > 0 {
-				r.sweptBelow = max(r.sweptBelow, e.at+1)
-			}
+		// Its field stays in Redis until it expires or a reader deletes
+		// it; met again, the entity gets a new field (see rent).
+		if e.at < r.wms.global-r.s.lateness-r.s.fams[k.f].retain && !e.dirty {
 			delete(r.cache, k)
 		}
 	}
+}
+
+// tierByRes is the tier of m with bucket length res, -1 if none.
+func (m *cmetric) tierByRes(res int64) int {
+	for j := range m.tiers {
+		if m.tiers[j].res == res {
+			return j
+		}
+	}
+	return -1
 }
 
 func (r *RedisStore) wrapErr(what string, err error) error {

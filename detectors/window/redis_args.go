@@ -1,7 +1,7 @@
 package window
 
 // cmdArgs holds the arguments of one Apply's frequent commands (HSET,
-// ZADD, ZCOUNT, HGETALL, EXPIRE) in memory reused from Apply to Apply.
+// HGETALL, EXPIRE, PFADD) in memory reused from Apply to Apply.
 // go-redis takes arguments as []any: boxing a string, int64 or float64
 // into an interface allocates, one allocation per argument, which was a
 // large part of RedisStore's Go cost. Values are kept in slabs and passed

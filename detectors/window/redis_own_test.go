@@ -3,7 +3,6 @@ package window
 import (
 	"context"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -51,59 +50,72 @@ func TestRedisOwnCountersForgotten(t *testing.T) {
 	}
 }
 
-// TestRedisDroppedMarksDoNotPileUp: every store instance that trims an
-// entity over the cap writes its own dropped-mark field; marks below
-// another instance's are deleted, so the hash keeps one per metric however
-// many instances came and went, and the mark still says what was dropped.
-func TestRedisDroppedMarksDoNotPileUp(t *testing.T) {
+// TestRedisOldFieldsDeleted: every store instance writes its own field
+// of an entity's hash (a restart, a rebalance or a failed Apply makes a
+// new one). Fields of instances long gone are merged while they hold
+// anything a window can see, then deleted, so the hash does not keep one
+// field per instance that ever wrote the entity; dropped marks and counts
+// are merged over the fields meanwhile.
+func TestRedisOldFieldsDeleted(t *testing.T) {
 	srv := testenv.Redis(t)
 	c := redisClient(t, srv)
 	s := Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
 		{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute}},
 		{Name: "users", Kind: Distinct, Windows: []time.Duration{10 * time.Minute}},
-	}}}, DistinctCap: 2, Lateness: time.Hour}
+	}}}, DistinctCap: 2, Lateness: time.Minute}
 	ctx := context.Background()
 	next := 0.0
-	for inst := range 4 {
-		// A short TTLRefresh makes every Apply a refresh, which is when
-		// stale fields are deleted.
-		st, err := NewRedis(c, s, RedisOptions{Prefix: "t", TTLRefresh: time.Millisecond})
+	apply := func(st *RedisStore, at float64, n int) *View {
+		t.Helper()
+		var b Batch
+		for range n {
+			next++
+			b.Add(0, "x", 0, sec(at+next), 1)
+			b.AddMember(0, "x", 1, sec(at+next), "u"+strconv.Itoa(int(next)))
+		}
+		r, err := st.Apply(ctx, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := r.View(0, "x")
+		return v
+	}
+	var v *View
+	for range 4 {
+		st, err := NewRedis(c, s, RedisOptions{Prefix: "t"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for range 3 {
-			var b Batch
-			for range 3 {
-				next++
-				b.Add(0, "x", 0, sec(next), 1)
-				b.AddMember(0, "x", 1, sec(next), "u"+strconv.Itoa(int(next)))
-			}
-			time.Sleep(2 * time.Millisecond)
-			if _, err := st.Apply(ctx, &b); err != nil {
-				t.Fatalf("instance %d: %v", inst, err)
-			}
+			v = apply(st, 0, 3)
 		}
 	}
-	marks := 0
-	for _, k := range c.HKeys(ctx, "t:{ip:x}:h").Val() {
-		if strings.HasPrefix(k, "!") {
-			marks++
-		}
+	if n := c.HLen(ctx, "t:{ip:x}:h").Val(); n != 4 {
+		t.Errorf("hash holds %d fields after 4 instances, want 4", n)
 	}
-	if marks != 1 {
-		t.Errorf("hash holds %d dropped-mark fields, want 1", marks)
+	// The newest 2 of 36 members are kept exactly; the merged mark makes
+	// the 10 minute count inexact; requests add up over the fields.
+	if n, exact := v.Distinct(1, 10*time.Minute); exact || n < 2 {
+		t.Errorf("Distinct over 10m = %v exact=%v, want an inexact count of at least 2", n, exact)
 	}
-	// The newest 2 of 36 members are kept exactly; the mark makes the
-	// 10 minute count inexact.
-	var b Batch
-	b.Touch(0, "x", sec(next))
-	st, _ := NewRedis(c, s, RedisOptions{Prefix: "t"})
-	r, err := st.Apply(ctx, &b)
+	if got := v.Value(0, time.Minute); got != 36 {
+		t.Errorf("requests over 1m = %v, want 36 (merged over the instances' fields)", got)
+	}
+	// Two hours later everything the old fields hold is outside every
+	// window: a new instance's Apply schedules their deletion, the next
+	// one runs it. A text field (the layout before per-instance states)
+	// goes too.
+	c.HSet(ctx, "t:{ip:x}:h", "0:5:abc:tok", "3")
+	st, err := NewRedis(c, s, RedisOptions{Prefix: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := r.View(0, "x")
-	if n, exact := v.Distinct(1, 10*time.Minute); exact || n < 2 {
-		t.Errorf("Distinct over 10m = %v exact=%v, want an inexact count of at least 2", n, exact)
+	apply(st, 7200, 1)
+	v = apply(st, 7200, 1)
+	if n := c.HLen(ctx, "t:{ip:x}:h").Val(); n != 1 {
+		t.Errorf("hash holds %d fields, want 1: fields outside every window must be deleted", n)
+	}
+	if got := v.Value(0, time.Minute); got != 2 {
+		t.Errorf("requests over 1m = %v, want 2", got)
 	}
 }

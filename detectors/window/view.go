@@ -57,22 +57,15 @@ type scored struct {
 }
 
 type disView struct {
-	// members are the live members when the view holds them (Memory views;
-	// Redis views once loaded); sorted newest first (ties: member
+	// members are the live members; sorted newest first (ties: member
 	// descending) once sorted is set.
 	members []scored
-	loaded  bool
+	loaded  bool // kept for Memory's views; every view holds its members
 	sorted  bool
-	// wins/cnts: exact live-member counts over the metric's cntWins, so
-	// Distinct needs no members (Redis views read counts, not members).
-	wins []int64
-	cnts []int
-	// load reads the live members (RedisStore: one round trip, on the first
-	// Members call or a window not in wins); batch is what this worker
-	// added to the entity in the Apply, the fallback if load fails.
-	load    func() ([]scored, error)
-	batch   []memEntry
-	loadErr error
+	// wins/cnts: exact live-member counts over some windows, when a store
+	// precomputed them (none does today; count scans members otherwise).
+	wins    []int64
+	cnts    []int
 	evicted int64 // newest event time of a member dropped by the cap; math.MinInt64 if none
 	est     []float64
 }
@@ -167,7 +160,6 @@ func (d *disView) count(at, w, maxWin int64) int {
 			return d.cnts[i]
 		}
 	}
-	d.ensure()
 	ws := at - w
 	c := 0
 	for _, s := range d.members {
@@ -178,42 +170,13 @@ func (d *disView) count(at, w, maxWin int64) int {
 	return c
 }
 
-// ensure loads the members of a view that holds only counts. If reading
-// them fails, the view falls back to the members its own batch added.
-func (d *disView) ensure() {
-	if d.loaded {
-		return
-	}
-	d.loaded = true
-	if d.load != nil {
-		ms, err := d.load()
-		if err == nil {
-			d.members = ms
-			return
-		}
-		d.loadErr = err
-	}
-	d.members = make([]scored, len(d.batch))
-	for i, me := range d.batch {
-		d.members[i] = scored{me.k.member, me.t}
-	}
-}
-
 // Members returns up to max live members, most recent first. Views are
 // not safe for concurrent use: the first call sorts.
-//
-// A RedisStore view carries counts, not members (reading every touched
-// entity's members back each Apply was most of Redis's cost): its first
-// Members call reads them with one round trip, so a detector pays for
-// members only when it reports evidence. Members added by later Applies
-// may then show up too. If that read fails, Members returns the members
-// this worker added to the entity in the Apply (MembersErr says why).
 func (v *View) Members(m MetricID, max int) []string {
 	_, mv := v.metric(m)
 	if mv == nil || mv.dis == nil || max <= 0 {
 		return nil
 	}
-	mv.dis.ensure()
 	if !mv.dis.sorted {
 		sortMembers(mv.dis.members)
 		mv.dis.sorted = true
@@ -224,16 +187,6 @@ func (v *View) Members(m MetricID, max int) []string {
 		out[i] = mv.dis.members[i].member
 	}
 	return out
-}
-
-// MembersErr reports why the members of a RedisStore view could not be
-// read (Members then fell back to the Apply's own members), nil otherwise.
-func (v *View) MembersErr(m MetricID) error {
-	_, mv := v.metric(m)
-	if mv == nil || mv.dis == nil {
-		return nil
-	}
-	return mv.dis.loadErr
 }
 
 // Series returns the history buckets of a Count/Sum metric, oldest first,
