@@ -320,7 +320,8 @@ func TestUnwrapAllocs(t *testing.T) {
 	for _, c := range cases {
 		byName[c.name] = c.in
 	}
-	for _, name := range []string{"raw nginx combined", "filebeat 8.11 filestream nginx main", "cri envoy 1", "rfc3164 nginx[pid]"} {
+	for _, name := range []string{"raw nginx combined", "filebeat 8.11 filestream nginx main", "cri envoy 1", "rfc3164 nginx[pid]",
+		`docker json-file captured nginx main 404 with \u003c \u003e`, "fluent bit kafka record from KubeSphere (real, client address masked by its author)"} {
 		in := []byte(byName[name])
 		if len(in) == 0 {
 			t.Fatalf("case %q missing", name)
