@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,15 @@ func loadCases(tb testing.TB) []fileCase {
 		case key == "out":
 			c := &cases[len(cases)-1]
 			c.want = append(c.want, got{line: val})
+		case key == "outq":
+			// A Go-quoted line, for lines holding a newline (a CloudWatch
+			// event's message may span lines and stays one line).
+			line, err := strconv.Unquote(val)
+			if err != nil {
+				tb.Fatalf("cases.txt:%d: outq: %v", n, err)
+			}
+			c := &cases[len(cases)-1]
+			c.want = append(c.want, got{line: line})
 		case key == "at":
 			c := &cases[len(cases)-1]
 			if len(c.want) == 0 {
@@ -310,7 +320,8 @@ func TestUnwrapAllocs(t *testing.T) {
 	for _, c := range cases {
 		byName[c.name] = c.in
 	}
-	for _, name := range []string{"raw nginx combined", "filebeat 8.11 filestream nginx main", "cri envoy 1", "rfc3164 nginx[pid]"} {
+	for _, name := range []string{"raw nginx combined", "filebeat 8.11 filestream nginx main", "cri envoy 1", "rfc3164 nginx[pid]",
+		`docker json-file captured nginx main 404 with \u003c \u003e`, "fluent bit kafka record from KubeSphere (real, client address masked by its author)"} {
 		in := []byte(byName[name])
 		if len(in) == 0 {
 			t.Fatalf("case %q missing", name)
