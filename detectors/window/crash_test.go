@@ -244,6 +244,29 @@ func TestRebalanceBetweenWorkers(t *testing.T) {
 	compareSnaps(t, want, snapshot(t, a.st, evs))
 }
 
+// TestRebalanceOverCap: the same as TestRebalanceBetweenWorkers with
+// entities far over the distinct cap, so trims and dropped marks of two
+// workers' fields must merge to what one uninterrupted store holds.
+func TestRebalanceOverCap(t *testing.T) {
+	evs := genEvents(3000, 5, 200, false)
+	s := Schema{Families: ipSchema.Families, DistinctCap: 8, Lateness: time.Hour}
+	want := memoryRun(t, s, evs, 100)
+	srv := testenv.Redis(t)
+	a := newWorker(t, newRedisStore(t, srv, s), []string{"p0"})
+	b := newWorker(t, newRedisStore(t, srv, s), []string{"p1"})
+	half := evs[:1500]
+	for i := 0; i < len(half); i += 300 {
+		chunk := half[i:min(i+300, len(half))]
+		a.feed(t, after(chunk, nil, "p0"), 50)
+		b.feed(t, after(chunk, nil, "p1"), 50)
+	}
+	a2 := newWorker(t, a.st, []string{"p1"})
+	a2.feed(t, after(evs, b.committed, "p1"), 70)
+	a2.applied = map[string]int64{}
+	a2.feed(t, after(evs[1500:], nil, "p0"), 70)
+	compareSnaps(t, want, snapshot(t, a.st, evs))
+}
+
 // TestRedisRestart kills Redis between batches. The server runs without
 // persistence (testenv), so a restart loses what was stored before: the
 // test checks that Apply fails cleanly while Redis is down, that the retried
