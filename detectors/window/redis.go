@@ -263,10 +263,13 @@ func (ce *rent) putOwn(m int, ms []memEntry) {
 			own[i].score = max(own[i].score, me.t)
 			continue
 		}
+		// A copy: batch members are usually sub-strings of whole log
+		// lines, which the state would otherwise keep alive.
+		member := strings.Clone(me.k.member)
 		if idx != nil {
-			idx[me.k.member] = len(own)
+			idx[member] = len(own)
 		}
-		own = append(own, scored{me.k.member, me.t})
+		own = append(own, scored{member, me.t})
 	}
 	ce.mem[m] = own
 }
