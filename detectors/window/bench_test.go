@@ -181,3 +181,64 @@ func BenchmarkRedis(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRedisTwoWorkers: the same workload over two store instances, as
+// two workers consuming round-robin partitions: every busy entity is
+// written by both, so each read brings the other worker's field to decode
+// and merge. Each worker applies half of each flush.
+func BenchmarkRedisTwoWorkers(b *testing.B) {
+	evs := benchWorkload()
+	srv := testenv.StartRedis(b)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, DB: srv.DB, MaxRetries: -1, ReadTimeout: time.Minute, WriteTimeout: time.Minute})
+	b.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	for _, size := range []int{100_000, 300_000} {
+		b.Run("batch="+strconv.Itoa(size), func(b *testing.B) {
+			b.ReportAllocs()
+			var calls, usec, cpu, elapsed float64
+			for b.Loop() {
+				b.StopTimer()
+				c.FlushAll(ctx)
+				c.ConfigResetStat(ctx)
+				var sts [2]*RedisStore
+				for w := range sts {
+					st, err := NewRedis(c, benchSchema, RedisOptions{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					sts[w] = st
+				}
+				c0, u0, cpu0, _ := redisInfo(b, c)
+				b.StartTimer()
+				start := time.Now()
+				var batches [2]Batch
+				for i, e := range evs {
+					w := i % 2
+					batches[w].Add(0, e.ip, 0, e.t, 1)
+					batches[w].AddMember(0, e.ip, 1, e.t, e.user)
+					if (i+1)%size == 0 || i == len(evs)-1 {
+						for w := range sts {
+							batches[w].MarkApplied("p"+strconv.Itoa(w), int64(i))
+							if _, err := sts[w].Apply(ctx, &batches[w]); err != nil {
+								b.Fatal(err)
+							}
+							batches[w].Reset()
+						}
+					}
+				}
+				elapsed += time.Since(start).Seconds()
+				b.StopTimer()
+				c1, u1, cpu1, _ := redisInfo(b, c)
+				calls += float64(c1 - c0)
+				usec += float64(u1 - u0)
+				cpu += cpu1 - cpu0
+				b.StartTimer()
+			}
+			n := float64(b.N * len(evs))
+			b.ReportMetric(n/elapsed, "events/s")
+			b.ReportMetric(calls/n, "cmds/event")
+			b.ReportMetric(usec/n, "redis-cmd-µs/event")
+			b.ReportMetric(cpu/n*1e6, "redis-cpu-µs/event")
+		})
+	}
+}
