@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -23,15 +24,20 @@ type Memory struct {
 	applied map[string]appliedMark
 	closed  bool
 
-	p       plan
-	scores  []int64
-	over    []overMem
-	gstart  []int32
-	order   []int32
-	picked  []string
-	gents   []*ment
-	merge   hllMerge
-	sweepIn int
+	p      plan
+	scores []int64
+	over   []overMem
+	run    []overMem
+	gstart []int32
+	sorted []bop
+	picked []mkey
+	gents  []*ment
+	merge  hllMerge
+	// memo and hmemo remember the last bucket per tier (tier.seq) and per
+	// HyperLogLog resolution (index in cmetric.hllRes).
+	memo, hmemo []bucketMemo
+	pend        []pendAdd
+	sweepIn     int
 	// swept is, per family, the overall watermark at its last sweep: a
 	// family is swept again once the watermark has moved by a quarter of its
 	// retention, since before that hardly an entity of it can have aged
@@ -112,12 +118,46 @@ func (e *ment) copyRun(t *tier, lo, hi int64, a *arena) (first int64, vals []flo
 	return lo, vals
 }
 
-func mod(a, b int64) int64 {
-	m := a % b
-	if m < 0 {
-		m += b
+// pendFor returns n pending adds, all off.
+func (m *Memory) pendFor(n int) []pendAdd {
+	for len(m.pend) < n {
+		m.pend = append(m.pend, pendAdd{})
 	}
-	return m
+	return m.pend[:n]
+}
+
+// bucketMemo remembers the bucket the last event time fell in at one
+// resolution: an entity's operations come in time order, so most fall in
+// the bucket of the one before, and a 64-bit division costs more than the
+// rest of a ring update.
+type bucketMemo struct{ res, lo, i int64 }
+
+// of is floorDiv(t, res).
+func (c *bucketMemo) of(t, res int64) int64 {
+	if c.res == res && t >= c.lo && t-c.lo < res {
+		return c.i
+	}
+	i := floorDiv(t, res)
+	c.res, c.lo, c.i = res, i*res, i
+	return i
+}
+
+// pendAdd is a Count delta on its way to bucket i of one tier: the
+// operations of an entity on one bucket are summed before the ring is
+// touched. Only Count deltas are, since they are integers and so sum the
+// same in any order; Sum deltas go to the ring one by one, in batch order.
+type pendAdd struct {
+	i  int64
+	d  float64
+	on bool
+}
+
+// memoFor returns memos for n resolutions.
+func memoFor(ms *[]bucketMemo, n int) []bucketMemo {
+	for len(*ms) < n {
+		*ms = append(*ms, bucketMemo{})
+	}
+	return *ms
 }
 
 type hslot struct {
@@ -125,51 +165,98 @@ type hslot struct {
 	h   *hll
 }
 
+// mmem is a member of a Distinct metric with its newest event time. h is
+// murmur64a(member, hllSeed): compared before the member, so a lookup
+// reads the set's own memory and not every member's bytes, and it is the
+// member's HyperLogLog position once the entity goes over the cap.
+type mmem struct {
+	h      uint64
+	score  int64 // unix ms of the member's newest event
+	member string
+}
+
+// mkey is a member with its hash.
+type mkey struct {
+	h      uint64
+	member string
+}
+
 // mdis keeps one Distinct metric of an entity: members with their newest
 // event time in a slice (most entities have a handful, which a scan finds
-// faster than a map and copies into views in one move), indexed by a map
-// only while it is large.
+// faster than anything else), indexed by a hash table only while large.
 type mdis struct {
-	ms      []scored
-	idx     map[string]int32 // member -> index in ms, nil while len(ms) <= mdisIndexAt
-	oldest  int64            // lower bound of the members' scores: trim is a no-op above it
+	ms []mmem
+	// tab is an open-addressing table over ms, probed from the member's
+	// hash: 1 + index in ms, 0 for empty. At most half full; nil while
+	// len(ms) <= mdisIndexAt.
+	tab     []int32
+	oldest  int64 // lower bound of the members' scores: trim is a no-op above it
 	evicted int64
 	big     bool
 	hll     [][]hslot // per cmetric.hllRes
+	// This Apply's members while big: the newest in Memory.over (1 +
+	// index, 0 if none), its time, and whether they came out of time order.
+	ovLast  int32
+	ovMixed bool
+	ovT     int64
 }
 
 const mdisIndexAt = 16
 
-func (d *mdis) put(member string, t int64) {
-	if d.idx != nil {
-		if i, ok := d.idx[member]; ok {
-			d.ms[i].score = max(d.ms[i].score, t)
-			return
-		}
-		d.idx[member] = int32(len(d.ms))
-	} else {
-		for i := range d.ms {
-			if d.ms[i].member == member {
-				d.ms[i].score = max(d.ms[i].score, t)
+// put records member (hash h) at time t.
+func (d *mdis) put(h uint64, member string, t int64) {
+	if d.tab != nil {
+		mask := uint32(len(d.tab) - 1)
+		i := uint32(h>>32) & mask
+		for ; d.tab[i] != 0; i = (i + 1) & mask {
+			if x := &d.ms[d.tab[i]-1]; x.h == h && x.member == member {
+				x.score = max(x.score, t)
 				return
 			}
 		}
+		d.ms = append(d.ms, mmem{h, t, member})
+		d.tab[i] = int32(len(d.ms))
+		if 2*len(d.ms) > len(d.tab) {
+			d.reindex()
+		}
+	} else {
+		for i := range d.ms {
+			if x := &d.ms[i]; x.h == h && x.member == member {
+				x.score = max(x.score, t)
+				return
+			}
+		}
+		d.ms = append(d.ms, mmem{h, t, member})
+		if len(d.ms) > mdisIndexAt {
+			d.reindex()
+		}
 	}
-	d.ms = append(d.ms, scored{member, t})
 	d.oldest = min(d.oldest, t)
-	if d.idx == nil && len(d.ms) > mdisIndexAt {
-		d.reindex()
-	}
 }
 
+// reindex rebuilds tab for the members in ms.
 func (d *mdis) reindex() {
 	if len(d.ms) <= mdisIndexAt {
-		d.idx = nil
+		d.tab = nil
 		return
 	}
-	d.idx = make(map[string]int32, len(d.ms))
-	for i, m := range d.ms {
-		d.idx[m.member] = int32(i)
+	n := 64
+	for n < 2*len(d.ms) {
+		n *= 2
+	}
+	if cap(d.tab) >= n && cap(d.tab) <= 2*n {
+		d.tab = d.tab[:n]
+		clear(d.tab)
+	} else {
+		d.tab = make([]int32, n)
+	}
+	mask := uint32(n - 1)
+	for k := range d.ms {
+		i := uint32(d.ms[k].h>>32) & mask
+		for d.tab[i] != 0 {
+			i = (i + 1) & mask
+		}
+		d.tab[i] = int32(k + 1)
 	}
 }
 
@@ -214,7 +301,9 @@ func (m *Memory) newEnt(f *cfamily) *ment {
 }
 
 // hllSlots allocates an entity's HyperLogLog buckets when it first goes
-// over the cap (most never do).
+// over the cap (most never do): a ring per resolution, bucket i in slot
+// i&(len-1), with at least as many slots as the longest window it serves
+// reads.
 func (d *mdis) hllSlots(cm *cmetric) {
 	d.hll = make([][]hslot, len(cm.hllRes))
 	for j, r := range cm.hllRes {
@@ -224,28 +313,30 @@ func (d *mdis) hllSlots(cm *cmetric) {
 				n = max(n, w.Milliseconds()/r+1)
 			}
 		}
-		d.hll[j] = make([]hslot, n)
+		d.hll[j] = make([]hslot, 1<<bits.Len64(uint64(n-1)))
 		for k := range d.hll[j] {
 			d.hll[j][k].idx = noTime
 		}
 	}
 }
 
-func (d *mdis) pfadd(cm *cmetric, member string, t int64) {
+// pfadd adds the member with hash h at time t to the HyperLogLogs.
+func (m *Memory) pfadd(cm *cmetric, d *mdis, h uint64, t int64) {
 	if d.hll == nil {
 		d.hllSlots(cm)
 	}
+	memo := memoFor(&m.hmemo, len(cm.hllRes))
 	for j, r := range cm.hllRes {
-		i := floorDiv(t, r)
+		i := memo[j].of(t, r)
 		hs := d.hll[j]
-		s := &hs[mod(i, int64(len(hs)))]
+		s := &hs[i&int64(len(hs)-1)]
 		if s.idx != i {
 			if s.idx > i {
 				continue
 			}
 			s.idx, s.h = i, &hll{}
 		}
-		s.h.add(member)
+		s.h.addHash(h)
 	}
 }
 
@@ -276,18 +367,20 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	}
 
 	m.gents = m.gents[:0]
-	for _, g := range b.groups {
+	for gi, g := range b.groups {
 		e := m.ents[g.f][g.entity]
-		if e == nil && p.gAt[len(m.gents)] != noTime {
+		if e == nil && p.gAt[gi] != noTime {
 			e = m.newEnt(&s.fams[g.f])
 			m.ents[g.f][g.entity] = e
 		}
 		m.gents = append(m.gents, e)
 	}
-	// Operations are applied entity by entity (a counting sort by group):
-	// an entity's state is then fetched from memory once, not once per
-	// operation. Every update is a sum or a maximum, so order does not
-	// matter; lateness was judged in batch order above.
+	// Operations are applied entity by entity (a counting sort by group),
+	// and each entity is finished (over-cap picks, view, trim) right after
+	// its operations: its state is then fetched from memory once, not once
+	// per operation and again for the view. Every update is a sum or a
+	// maximum, so order does not matter; lateness was judged in batch
+	// order above. An entity's view and trim depend on that entity alone.
 	start := m.gstart[:0]
 	for range len(b.groups) + 1 {
 		start = append(start, 0)
@@ -298,132 +391,82 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	for g := 1; g < len(start); g++ {
 		start[g] += start[g-1]
 	}
-	order := slices.Grow(m.order[:0], len(b.ops))[:len(b.ops)]
+	// The operations are copied into group order (writes, which do not
+	// stall like reads from all over the batch would), late ones and
+	// touches marked as touches, so the loop below reads them in order.
+	sorted := slices.Grow(m.sorted[:0], len(b.ops))[:len(b.ops)]
 	for i := range b.ops {
-		g := b.ops[i].g
-		order[start[g]] = int32(i)
+		op := &b.ops[i]
+		g := op.g
+		sorted[start[g]] = *op
+		if replay || p.late[i] {
+			sorted[start[g]].kind = opTouch
+		}
 		start[g]++
 	}
-	m.gstart, m.order = start, order
-	for _, oi := range order {
-		i := int(oi)
-		op := &b.ops[i]
-		if p.late[i] || op.kind == opTouch || replay {
-			continue
-		}
-		e := m.gents[op.g]
-		e.at = max(e.at, op.t)
-		cm := &s.fams[b.groups[op.g].f].metrics[op.m]
-		if op.kind == opAdd {
-			d := countDelta(cm.Kind, op.delta)
-			for j := range cm.tiers {
-				t := &cm.tiers[j]
-				e.add(t, floorDiv(op.t, t.res), d)
-			}
-			continue
-		}
-		d := &e.dis[op.m]
-		if d.big {
-			d.pfadd(cm, op.member, op.t)
-			// Decided below: only the batch's newest cap stay exact.
-			m.over = append(m.over, overMem{op.g, op.m, op.t, op.member})
-			continue
-		}
-		d.put(op.member, op.t)
-	}
-	m.putOver()
-
+	m.gstart, m.sorted = start, sorted
 	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
-	views := make([]View, len(b.groups))
-	var sl viewSlabs
-	for gi, g := range b.groups {
-		v := &views[gi]
-		res.views[gi] = v
-		f := &s.fams[g.f]
+	fin := finisher{m: m, b: b, res: res, views: make([]View, len(b.groups))}
+	k := 0
+	for gi := range b.groups {
 		e := m.gents[gi]
-		at := int64(noTime)
-		if e != nil {
-			at = e.at
-		}
-		mvs := sl.metricViews(len(f.metrics))
-		s.newView(v, g.f, g.entity, at, mvs)
-		for mi := range f.metrics {
-			cm := &f.metrics[mi]
-			if cm.Kind == Distinct {
-				dv := sl.disView()
-				dv.evicted, dv.loaded = noTime, true
-				mvs[mi].dis = dv
-				if e == nil {
+		f := &s.fams[b.groups[gi].f]
+		memo := memoFor(&m.memo, f.ntiers)
+		pend := m.pendFor(f.ntiers)
+		for ; k < int(start[gi]); k++ {
+			op := &sorted[k]
+			if op.kind == opTouch {
+				continue
+			}
+			e.at = max(e.at, op.t)
+			cm := &f.metrics[op.m]
+			if op.kind == opAdd {
+				if cm.Kind != Count {
+					for j := range cm.tiers {
+						t := &cm.tiers[j]
+						e.add(t, memo[t.seq].of(op.t, t.res), op.delta)
+					}
 					continue
 				}
-				d := &e.dis[mi]
-				dv.evicted = d.evicted
-				live := at - cm.maxWin
-				n := 0
-				for i := range d.ms {
-					if d.ms[i].score > live {
-						n++
-					}
-				}
-				dv.members = sl.scored(n)[:0]
-				for _, sm := range d.ms {
-					if sm.score > live {
-						dv.members = append(dv.members, sm)
+				d := math.Trunc(op.delta)
+				for j := range cm.tiers {
+					t := &cm.tiers[j]
+					i := memo[t.seq].of(op.t, t.res)
+					if pa := &pend[t.seq]; pa.on && pa.i == i {
+						pa.d += d
+					} else {
+						if pa.on {
+							e.add(t, pa.i, pa.d)
+						}
+						*pa = pendAdd{i, d, true}
 					}
 				}
 				continue
 			}
-			mvs[mi].tiers = sl.series(len(cm.tiers))
-			if e == nil {
-				continue
-			}
-			for j := range cm.tiers {
-				t := &cm.tiers[j]
-				hi := floorDiv(at, t.res)
-				first, vals := e.copyRun(t, hi-t.n+1, hi, &sl.floats)
-				mvs[mi].tiers[j] = series{first: first, vals: vals}
+			d := &e.dis[op.m]
+			h := murmur64a(op.member, hllSeed)
+			if d.big {
+				m.pfadd(cm, d, h, op.t)
+				// Decided when the entity is finished: only the batch's
+				// newest cap stay exact.
+				m.addOver(d, int32(k), op.t, h)
+			} else {
+				d.put(h, op.member, op.t)
 			}
 		}
-		// Estimates need the counts above (MinEvents), so they come last.
 		for mi := range f.metrics {
-			cm := &f.metrics[mi]
-			if cm.Kind != Distinct || e == nil || !e.dis[mi].big || e.dis[mi].hll == nil {
-				continue
-			}
-			dv := mvs[mi].dis
-			dv.est = make([]float64, len(cm.Windows))
-			for k, w := range cm.Windows {
-				dv.est[k] = -1
-				if !wantEstimate(v, cm, dv, w) {
-					continue
+			for j := range f.metrics[mi].tiers {
+				t := &f.metrics[mi].tiers[j]
+				if pa := &pend[t.seq]; pa.on {
+					e.add(t, pa.i, pa.d)
+					pa.on = false
 				}
-				r := cm.hllRes[cm.winHLL[k]]
-				lo, hi := hllRange(at, w.Milliseconds(), r)
-				m.merge.reset()
-				hs := e.dis[mi].hll[cm.winHLL[k]]
-				for i := lo; i <= hi; i++ {
-					if sl := hs[mod(i, int64(len(hs)))]; sl.idx == i {
-						m.merge.add(sl.h)
-					}
-				}
-				dv.est[k] = float64(m.merge.count())
 			}
 		}
+		fin.finish(int32(gi))
 	}
-	// Trim distinct members after the views, as RedisStore does at the start
-	// of its next Apply from what it read in this one.
-	for gi, g := range b.groups {
-		e := m.gents[gi]
-		if e == nil || p.gAt[gi] == noTime {
-			continue
-		}
-		f := &s.fams[g.f]
-		for mi := range f.metrics {
-			if f.metrics[mi].Kind == Distinct {
-				m.trim(&f.metrics[mi], &e.dis[mi], e.at)
-			}
-		}
-	}
+	m.over = m.over[:0]
+	clear(m.sorted) // let member strings be collected
 	for st, off := range b.marks {
 		if replay {
 			break
@@ -437,103 +480,193 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	return res, nil
 }
 
-// overMem is a member for an entity already over the cap.
-type overMem struct {
-	g      int32
-	m      MetricID
-	t      int64
-	member string
+// finisher finishes the entities of one Apply.
+type finisher struct {
+	m     *Memory
+	b     *Batch
+	res   *Result
+	views []View
+	sl    viewSlabs
 }
 
-// putOver adds, per entity already over the cap, the newest cap of the
-// batch's members (newest time per member; ties: member descending) to the
-// exact set, as RedisStore sends them: the others would be trimmed right
-// away and are in the HyperLogLogs already.
-func (m *Memory) putOver() {
-	if len(m.over) == 0 {
+// finish picks the over-cap members of group gi's entity, makes its view
+// and trims its members, after its last operation of the batch.
+func (fn *finisher) finish(gi int32) {
+	m, s := fn.m, fn.m.s
+	g := &fn.b.groups[gi]
+	f := &s.fams[g.f]
+	e := m.gents[gi]
+	if e != nil {
+		for mi := range e.dis {
+			if d := &e.dis[mi]; d.ovLast != 0 {
+				m.putOver(d)
+			}
+		}
+	}
+	sl := &fn.sl
+	v := &fn.views[gi]
+	fn.res.views[gi] = v
+	at := int64(noTime)
+	if e != nil {
+		at = e.at
+	}
+	mvs := sl.metricViews(len(f.metrics))
+	s.newView(v, g.f, g.entity, at, mvs)
+	for mi := range f.metrics {
+		cm := &f.metrics[mi]
+		if cm.Kind == Distinct {
+			dv := sl.disView()
+			dv.evicted, dv.loaded = noTime, true
+			mvs[mi].dis = dv
+			if e == nil {
+				continue
+			}
+			d := &e.dis[mi]
+			dv.evicted = d.evicted
+			live := at - cm.maxWin
+			n := 0
+			for i := range d.ms {
+				if d.ms[i].score > live {
+					n++
+				}
+			}
+			dv.members = sl.scored(n)[:0]
+			for i := range d.ms {
+				if sm := &d.ms[i]; sm.score > live {
+					dv.members = append(dv.members, scored{sm.member, sm.score})
+				}
+			}
+			continue
+		}
+		mvs[mi].tiers = sl.series(len(cm.tiers))
+		if e == nil {
+			continue
+		}
+		for j := range cm.tiers {
+			t := &cm.tiers[j]
+			hi := floorDiv(at, t.res)
+			first, vals := e.copyRun(t, hi-t.n+1, hi, &sl.floats)
+			mvs[mi].tiers[j] = series{first: first, vals: vals}
+		}
+	}
+	if e == nil {
 		return
 	}
-	ov := m.over
-	// m.over is in application order: grouped by entity, and in batch order
-	// within an entity (the counting sort in Apply is stable). A run in
-	// time order (the usual case) is walked from its end, so it stops as
-	// soon as cap distinct members are in instead of sorting the whole run:
-	// a busy entity brings thousands of members per Apply.
-	for i := 0; i < len(ov); {
-		j := i + 1
-		mixed := false
-		for j < len(ov) && ov[j].g == ov[i].g {
-			mixed = mixed || ov[j].m != ov[i].m
-			j++
+	// Estimates need the counts above (MinEvents), so they come last.
+	for mi := range f.metrics {
+		cm := &f.metrics[mi]
+		if cm.Kind != Distinct || !e.dis[mi].big || e.dis[mi].hll == nil {
+			continue
 		}
-		if mixed {
-			slices.SortStableFunc(ov[i:j], func(a, b overMem) int { return cmp.Compare(a.m, b.m) })
-		}
-		for i < j {
-			k := i + 1
-			for k < j && ov[k].m == ov[i].m {
-				k++
+		dv := mvs[mi].dis
+		dv.est = make([]float64, len(cm.Windows))
+		for k, w := range cm.Windows {
+			dv.est[k] = -1
+			if !wantEstimate(v, cm, dv, w) {
+				continue
 			}
-			m.putRun(ov[i:k])
-			i = k
+			r := cm.hllRes[cm.winHLL[k]]
+			lo, hi := hllRange(at, w.Milliseconds(), r)
+			m.merge.reset()
+			hs := e.dis[mi].hll[cm.winHLL[k]]
+			for i := lo; i <= hi; i++ {
+				if sl := hs[i&int64(len(hs)-1)]; sl.idx == i {
+					m.merge.add(sl.h)
+				}
+			}
+			dv.est[k] = float64(m.merge.count())
 		}
 	}
-	clear(ov)
-	m.over = ov[:0]
+	// Trim distinct members after the view, as RedisStore does at the start
+	// of its next Apply from what it read in this one.
+	if m.p.gAt[gi] == noTime {
+		return
+	}
+	for mi := range f.metrics {
+		if f.metrics[mi].Kind == Distinct {
+			m.trim(&f.metrics[mi], &e.dis[mi], e.at)
+		}
+	}
 }
 
-// putRun adds the newest cap members of one (entity, metric) run.
-func (m *Memory) putRun(run []overMem) {
-	d := &m.gents[run[0].g].dis[run[0].m]
+// overMem is a member for an entity already over the cap: the operation
+// sorted[k] (its member has hash h). prev chains the members of one
+// (entity, metric) newest first: 1 + the index in Memory.over of the one
+// added before, 0 for the first.
+type overMem struct {
+	prev, k int32
+	t       int64
+	h       uint64
+}
+
+// addOver records a member of an entity already over the cap.
+func (m *Memory) addOver(d *mdis, k int32, t int64, h uint64) {
+	if d.ovLast != 0 && t < d.ovT {
+		d.ovMixed = true
+	}
+	d.ovT = t
+	m.over = append(m.over, overMem{d.ovLast, k, t, h})
+	d.ovLast = int32(len(m.over))
+}
+
+// putOver adds the newest cap of the batch's members of an entity already
+// over the cap (newest time per member; ties: member descending) to the
+// exact set, as RedisStore sends them: the others would be trimmed right
+// away and are in the HyperLogLogs already.
+func (m *Memory) putOver(d *mdis) {
+	ov, ops := m.over, m.sorted
 	picked := m.picked[:0]
-	defer func() {
-		clear(picked)
-		m.picked = picked[:0]
-	}()
 	pick := func(o *overMem) {
-		if len(picked) < m.s.cap && !slices.Contains(picked, o.member) {
-			picked = append(picked, o.member)
-			d.put(o.member, o.t)
+		if len(picked) == m.s.cap {
+			return
 		}
-	}
-	inOrder := true
-	for i := 1; i < len(run); i++ {
-		if run[i].t < run[i-1].t {
-			inOrder = false
-			break
+		member := ops[o.k].member
+		for _, p := range picked {
+			if p.h == o.h && p.member == member {
+				return
+			}
 		}
+		picked = append(picked, mkey{o.h, member})
+		d.put(o.h, member, o.t)
 	}
-	if !inOrder {
+	run := m.run[:0]
+	if d.ovMixed {
 		// Newest first: a member's first occurrence carries its newest time.
+		for k := d.ovLast; k != 0; k = ov[k-1].prev {
+			run = append(run, ov[k-1])
+		}
 		slices.SortFunc(run, func(a, b overMem) int {
 			if c := cmp.Compare(b.t, a.t); c != 0 {
 				return c
 			}
-			return strings.Compare(b.member, a.member)
+			return strings.Compare(ops[b.k].member, ops[a.k].member)
 		})
-		for i := range run {
-			if len(picked) == m.s.cap {
-				return
-			}
+		for i := 0; i < len(run) && len(picked) < m.s.cap; i++ {
 			pick(&run[i])
 		}
-		return
+	} else {
+		// In time order (the usual case): walk from the newest, one time
+		// at a time (members descending among them), and stop as soon as
+		// cap members are in. A busy entity brings thousands of members
+		// per Apply.
+		for k := d.ovLast; k != 0 && len(picked) < m.s.cap; {
+			t := ov[k-1].t
+			run = run[:0]
+			for ; k != 0 && ov[k-1].t == t; k = ov[k-1].prev {
+				run = append(run, ov[k-1])
+			}
+			if len(run) > 1 {
+				slices.SortFunc(run, func(a, b overMem) int { return strings.Compare(ops[b.k].member, ops[a.k].member) })
+			}
+			for i := range run {
+				pick(&run[i])
+			}
+		}
 	}
-	for hi := len(run); hi > 0 && len(picked) < m.s.cap; {
-		// run[lo:hi] share one time: members descending among them.
-		lo := hi - 1
-		for lo > 0 && run[lo-1].t == run[hi-1].t {
-			lo--
-		}
-		tie := run[lo:hi]
-		if len(tie) > 1 {
-			slices.SortFunc(tie, func(a, b overMem) int { return strings.Compare(b.member, a.member) })
-		}
-		for i := range tie {
-			pick(&tie[i])
-		}
-		hi = lo
-	}
+	m.run = run[:0]
+	clear(picked)
+	m.picked = picked[:0]
+	d.ovLast, d.ovMixed = 0, false
 }
 
 // trim applies the cap and retention to one Distinct metric; see
@@ -544,44 +677,38 @@ func (m *Memory) trim(cm *cmetric, d *mdis, at int64) {
 		return // nothing to cut: the common case, kept cheap
 	}
 	scores := m.scores[:0]
-	for _, sm := range d.ms {
-		scores = append(scores, sm.score)
+	for i := range d.ms {
+		scores = append(scores, d.ms[i].score)
 	}
 	m.scores = scores
 	cut, evict := distinctTrim(scores, at, cm.maxWin, m.s.cap)
 	if evict {
 		if !d.big {
-			for _, sm := range d.ms {
-				d.pfadd(cm, sm.member, sm.score)
+			for i := range d.ms {
+				m.pfadd(cm, d, d.ms[i].h, d.ms[i].score)
 			}
 		}
 		d.evicted = max(d.evicted, cut)
 	}
 	if cut != noTime {
-		// Views hold copies, so the slice is filtered in place, and the
-		// index is updated rather than rebuilt.
+		// Views hold copies, so the slice is filtered in place and the
+		// index rebuilt.
 		kept := d.ms[:0]
 		d.oldest = math.MaxInt64
 		for _, sm := range d.ms {
 			if sm.score > cut {
-				if d.idx != nil {
-					d.idx[sm.member] = int32(len(kept))
-				}
 				kept = append(kept, sm)
 				d.oldest = min(d.oldest, sm.score)
-			} else if d.idx != nil {
-				delete(d.idx, sm.member)
 			}
 		}
 		clear(d.ms[len(kept):]) // let dropped member strings be collected
 		d.ms = kept
 		if cap(d.ms) > 4*max(len(d.ms), m.s.cap) {
 			// Shrink after a burst, so the entity does not keep its peak.
-			d.ms = append([]scored(nil), d.ms...)
-			d.reindex()
-		} else if len(d.ms) <= mdisIndexAt {
-			d.idx = nil
+			d.ms = slices.Clone(d.ms)
+			d.tab = nil
 		}
+		d.reindex()
 	}
 	d.big = d.evicted > at-cm.maxWin
 }

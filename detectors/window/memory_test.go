@@ -2,6 +2,7 @@ package window
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -50,5 +51,39 @@ func TestMemorySweep(t *testing.T) {
 	}
 	if got, exact := v.Distinct(1, time.Minute); got != 1 || !exact {
 		t.Errorf("returning entity has %v distinct (exact %v), want 1 exact", got, exact)
+	}
+}
+
+// TestHLLLayouts: the sparse table and the dense registers it turns into
+// hold what Redis's registers hold (the maximum per register), so merged
+// estimates equal the estimate of plain registers, at every size across
+// the switch to dense.
+func TestHLLLayouts(t *testing.T) {
+	for _, n := range []int{0, 1, 5, 100, 2000, 3500, 20000} {
+		var h hll
+		var regs [hllRegs]uint8
+		for i := range n {
+			member := "m" + strconv.Itoa(i*7919)
+			h.add(member)
+			h.add(member) // a repeat changes nothing
+			idx, val := hllPos(member)
+			regs[idx] = max(regs[idx], val)
+		}
+		var u hllMerge
+		u.add(&h)
+		if got, want := u.count(), hllCount(&regs); got != want {
+			t.Errorf("%d members: estimate %d, want %d", n, got, want)
+		}
+		set := 0
+		for _, v := range regs {
+			if v != 0 {
+				set++
+			}
+		}
+		// Dense once the sparse table would be more than 3/4 full at its
+		// largest.
+		if wantDense := set > 3*hllSparseMax/4; (h.dense != nil) != wantDense {
+			t.Errorf("%d members (%d registers): dense %v, want %v", n, set, h.dense != nil, wantDense)
+		}
 	}
 }
