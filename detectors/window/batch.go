@@ -111,12 +111,8 @@ func (b *Batch) Reset() {
 	}
 	clear(b.marks)
 	b.last = 0
-	for i := range b.ops {
-		b.ops[i].member = "" // let member strings be collected
-	}
+	clear(b.ops) // let member strings be collected
 	b.ops = b.ops[:0]
-	for i := range b.groups {
-		b.groups[i].entity = ""
-	}
+	clear(b.groups)
 	b.groups = b.groups[:0]
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // Memory is the in-process Store: the embedded default for trials and single
@@ -29,7 +30,7 @@ type Memory struct {
 	over   []overMem
 	run    []overMem
 	gstart []int32
-	sorted []bop
+	sorted []mop
 	picked []mkey
 	gents  []*ment
 	merge  hllMerge
@@ -38,6 +39,7 @@ type Memory struct {
 	memo, hmemo []bucketMemo
 	pend        []pendAdd
 	sweepIn     int
+	mf          []memFam // per family
 	// swept is, per family, the overall watermark at its last sweep: a
 	// family is swept again once the watermark has moved by a quarter of its
 	// retention, since before that hardly an entity of it can have aged
@@ -46,6 +48,12 @@ type Memory struct {
 }
 
 type appliedMark struct{ off, wm int64 }
+
+// memFam says where a family's Distinct metrics keep their state.
+type memFam struct {
+	dord []int      // per metric: its index in ment.dis, -1 for Count/Sum
+	dis  []MetricID // per ment.dis: its metric
+}
 
 // A tier's ring keeps the newest rn buckets of one tier as bare values:
 // bucket i lives in slot i&(rn-1) (rn is a power of two, so a mask, not a
@@ -226,6 +234,9 @@ func (d *mdis) put(h uint64, member string, t int64) {
 				return
 			}
 		}
+		if d.ms == nil {
+			d.ms = make([]mmem, 0, 4)
+		}
 		d.ms = append(d.ms, mmem{h, t, member})
 		if len(d.ms) > mdisIndexAt {
 			d.reindex()
@@ -262,12 +273,16 @@ func (d *mdis) reindex() {
 
 // ment is one entity: every Count/Sum tier's ring back to back in one
 // slice and the Distinct metrics inline, so an operation reaches its bucket
-// through two pointers rather than four.
+// through two pointers rather than four. The state of a family's only
+// Distinct metric (the usual case) lives in the ment itself, and the rings'
+// heads share the rings' allocation: a new entity costs two allocations,
+// and a batch's first touch of it fewer cache misses.
 type ment struct {
 	at    int64
+	dis   []mdis // per Distinct metric (memFam.dis)
+	meta  []rmeta
 	slots []float64
-	meta  []rmeta // per tier (tier.seq)
-	dis   []mdis  // per metric (zero for Count/Sum)
+	dis1  [1]mdis
 }
 
 // NewMemory returns an empty in-memory store for s.
@@ -281,21 +296,40 @@ func NewMemory(s Schema) (*Memory, error) {
 		ents[i] = make(map[string]*ment)
 	}
 	swept := make([]int64, len(cs.fams))
+	mf := make([]memFam, len(cs.fams))
 	for i := range swept {
 		swept[i] = noTime
+		for mi, cm := range cs.fams[i].metrics {
+			ord := -1
+			if cm.Kind == Distinct {
+				ord = len(mf[i].dis)
+				mf[i].dis = append(mf[i].dis, MetricID(mi))
+			}
+			mf[i].dord = append(mf[i].dord, ord)
+		}
 	}
-	return &Memory{s: cs, ents: ents, swept: swept, wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
+	return &Memory{s: cs, ents: ents, swept: swept, mf: mf, wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
 }
 
-func (m *Memory) newEnt(f *cfamily) *ment {
-	e := &ment{at: noTime, slots: make([]float64, f.nslots), meta: make([]rmeta, f.ntiers), dis: make([]mdis, len(f.metrics))}
+func (m *Memory) newEnt(f *cfamily, ndis int) *ment {
+	e := &ment{at: noTime}
+	if ndis == 1 {
+		e.dis = e.dis1[:]
+	} else if ndis > 1 {
+		e.dis = make([]mdis, ndis)
+	}
+	for i := range e.dis {
+		e.dis[i] = mdis{oldest: math.MaxInt64, evicted: noTime}
+	}
+	// One noscan allocation holds the heads (two int64 per tier) and then
+	// the rings.
+	buf := make([]float64, 2*f.ntiers+int(f.nslots))
+	if f.ntiers > 0 {
+		e.meta = unsafe.Slice((*rmeta)(unsafe.Pointer(&buf[0])), f.ntiers)
+	}
+	e.slots = buf[2*f.ntiers:]
 	for i := range e.meta {
 		e.meta[i].head = noTime
-	}
-	for i := range f.metrics {
-		if f.metrics[i].Kind == Distinct {
-			e.dis[i] = mdis{oldest: math.MaxInt64, evicted: noTime}
-		}
 	}
 	return e
 }
@@ -370,7 +404,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	for gi, g := range b.groups {
 		e := m.ents[g.f][g.entity]
 		if e == nil && p.gAt[gi] != noTime {
-			e = m.newEnt(&s.fams[g.f])
+			e = m.newEnt(&s.fams[g.f], len(m.mf[g.f].dis))
 			m.ents[g.f][g.entity] = e
 		}
 		m.gents = append(m.gents, e)
@@ -393,16 +427,22 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	}
 	// The operations are copied into group order (writes, which do not
 	// stall like reads from all over the batch would), late ones and
-	// touches marked as touches, so the loop below reads them in order.
+	// touches left out. Members are hashed here, where the reads of their
+	// bytes (mostly cache misses) overlap.
 	sorted := slices.Grow(m.sorted[:0], len(b.ops))[:len(b.ops)]
 	for i := range b.ops {
 		op := &b.ops[i]
 		g := op.g
-		sorted[start[g]] = *op
-		if replay || p.late[i] {
-			sorted[start[g]].kind = opTouch
-		}
+		o := &sorted[start[g]]
 		start[g]++
+		switch {
+		case replay || p.late[i] || op.kind == opTouch:
+			*o = mop{kind: opTouch}
+		case op.kind == opAdd:
+			*o = mop{t: op.t, x: math.Float64bits(op.delta), m: op.m, kind: opAdd}
+		default:
+			*o = mop{t: op.t, x: murmur64a(op.member, hllSeed), member: op.member, m: op.m, kind: opMember}
+		}
 	}
 	m.gstart, m.sorted = start, sorted
 	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
@@ -413,6 +453,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		f := &s.fams[b.groups[gi].f]
 		memo := memoFor(&m.memo, f.ntiers)
 		pend := m.pendFor(f.ntiers)
+		dord := m.mf[b.groups[gi].f].dord
 		for ; k < int(start[gi]); k++ {
 			op := &sorted[k]
 			if op.kind == opTouch {
@@ -421,14 +462,15 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			e.at = max(e.at, op.t)
 			cm := &f.metrics[op.m]
 			if op.kind == opAdd {
+				delta := math.Float64frombits(op.x)
 				if cm.Kind != Count {
 					for j := range cm.tiers {
 						t := &cm.tiers[j]
-						e.add(t, memo[t.seq].of(op.t, t.res), op.delta)
+						e.add(t, memo[t.seq].of(op.t, t.res), delta)
 					}
 					continue
 				}
-				d := math.Trunc(op.delta)
+				d := math.Trunc(delta)
 				for j := range cm.tiers {
 					t := &cm.tiers[j]
 					i := memo[t.seq].of(op.t, t.res)
@@ -443,15 +485,14 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 				}
 				continue
 			}
-			d := &e.dis[op.m]
-			h := murmur64a(op.member, hllSeed)
+			d := &e.dis[dord[op.m]]
 			if d.big {
-				m.pfadd(cm, d, h, op.t)
+				m.pfadd(cm, d, op.x, op.t)
 				// Decided when the entity is finished: only the batch's
 				// newest cap stay exact.
-				m.addOver(d, int32(k), op.t, h)
+				m.addOver(d, int32(k), op.t, op.x)
 			} else {
-				d.put(h, op.member, op.t)
+				d.put(op.x, op.member, op.t)
 			}
 		}
 		for mi := range f.metrics {
@@ -495,6 +536,7 @@ func (fn *finisher) finish(gi int32) {
 	m, s := fn.m, fn.m.s
 	g := &fn.b.groups[gi]
 	f := &s.fams[g.f]
+	dord := m.mf[g.f].dord
 	e := m.gents[gi]
 	if e != nil {
 		for mi := range e.dis {
@@ -521,7 +563,7 @@ func (fn *finisher) finish(gi int32) {
 			if e == nil {
 				continue
 			}
-			d := &e.dis[mi]
+			d := &e.dis[dord[mi]]
 			dv.evicted = d.evicted
 			live := at - cm.maxWin
 			n := 0
@@ -553,9 +595,9 @@ func (fn *finisher) finish(gi int32) {
 		return
 	}
 	// Estimates need the counts above (MinEvents), so they come last.
-	for mi := range f.metrics {
+	for di, mi := range m.mf[g.f].dis {
 		cm := &f.metrics[mi]
-		if cm.Kind != Distinct || !e.dis[mi].big || e.dis[mi].hll == nil {
+		if d := &e.dis[di]; !d.big || d.hll == nil {
 			continue
 		}
 		dv := mvs[mi].dis
@@ -568,7 +610,7 @@ func (fn *finisher) finish(gi int32) {
 			r := cm.hllRes[cm.winHLL[k]]
 			lo, hi := hllRange(at, w.Milliseconds(), r)
 			m.merge.reset()
-			hs := e.dis[mi].hll[cm.winHLL[k]]
+			hs := e.dis[di].hll[cm.winHLL[k]]
 			for i := lo; i <= hi; i++ {
 				if sl := hs[i&int64(len(hs)-1)]; sl.idx == i {
 					m.merge.add(sl.h)
@@ -582,11 +624,19 @@ func (fn *finisher) finish(gi int32) {
 	if m.p.gAt[gi] == noTime {
 		return
 	}
-	for mi := range f.metrics {
-		if f.metrics[mi].Kind == Distinct {
-			m.trim(&f.metrics[mi], &e.dis[mi], e.at)
-		}
+	for di, mi := range m.mf[g.f].dis {
+		m.trim(&f.metrics[mi], &e.dis[di], e.at)
 	}
+}
+
+// mop is an operation as Apply copies it into group order: x is the
+// delta's bits (opAdd) or murmur64a(member, hllSeed) (opMember).
+type mop struct {
+	t      int64
+	x      uint64
+	member string
+	m      MetricID
+	kind   uint8
 }
 
 // overMem is a member for an entity already over the cap: the operation
