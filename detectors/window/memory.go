@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"math/bits"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -26,18 +27,14 @@ type Memory struct {
 	closed  bool
 
 	p      plan
-	scores []int64
-	over   []overMem
-	run    []overMem
-	gstart []int32
-	sorted []mop
-	picked []mkey
 	gents  []*ment
-	merge  hllMerge
-	// memo and hmemo remember the last bucket per tier (tier.seq) and per
-	// HyperLogLog resolution (index in cmetric.hllRes).
-	memo, hmemo []bucketMemo
-	pend        []pendAdd
+	beg    []int32 // per group + 1: where its operations start in sorted
+	cur    []int32 // per group: where its next operation goes in sorted
+	sorted []mop
+	ws     []*applier
+	// par is how many goroutines apply a batch of at least parOps
+	// operations (0: GOMAXPROCS, at most maxAppliers); tests change both.
+	par, parOps int
 	sweepIn     int
 	mf          []memFam // per family
 	// swept is, per family, the overall watermark at its last sweep: a
@@ -127,11 +124,11 @@ func (e *ment) copyRun(t *tier, lo, hi int64, a *arena) (first int64, vals []flo
 }
 
 // pendFor returns n pending adds, all off.
-func (m *Memory) pendFor(n int) []pendAdd {
-	for len(m.pend) < n {
-		m.pend = append(m.pend, pendAdd{})
+func (w *applier) pendFor(n int) []pendAdd {
+	for len(w.pend) < n {
+		w.pend = append(w.pend, pendAdd{})
 	}
-	return m.pend[:n]
+	return w.pend[:n]
 }
 
 // bucketMemo remembers the bucket the last event time fell in at one
@@ -202,7 +199,7 @@ type mdis struct {
 	evicted int64
 	big     bool
 	hll     [][]hslot // per cmetric.hllRes
-	// This Apply's members while big: the newest in Memory.over (1 +
+	// This Apply's members while big: the newest in applier.over (1 +
 	// index, 0 if none), its time, and whether they came out of time order.
 	ovLast  int32
 	ovMixed bool
@@ -308,7 +305,7 @@ func NewMemory(s Schema) (*Memory, error) {
 			mf[i].dord = append(mf[i].dord, ord)
 		}
 	}
-	return &Memory{s: cs, ents: ents, swept: swept, mf: mf, wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
+	return &Memory{s: cs, ents: ents, swept: swept, mf: mf, parOps: parallelOps, wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
 }
 
 func (m *Memory) newEnt(f *cfamily, ndis int) *ment {
@@ -355,11 +352,11 @@ func (d *mdis) hllSlots(cm *cmetric) {
 }
 
 // pfadd adds the member with hash h at time t to the HyperLogLogs.
-func (m *Memory) pfadd(cm *cmetric, d *mdis, h uint64, t int64) {
+func (w *applier) pfadd(cm *cmetric, d *mdis, h uint64, t int64) {
 	if d.hll == nil {
 		d.hllSlots(cm)
 	}
-	memo := memoFor(&m.hmemo, len(cm.hllRes))
+	memo := memoFor(&w.hmemo, len(cm.hllRes))
 	for j, r := range cm.hllRes {
 		i := memo[j].of(t, r)
 		hs := d.hll[j]
@@ -415,26 +412,133 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	// per operation and again for the view. Every update is a sum or a
 	// maximum, so order does not matter; lateness was judged in batch
 	// order above. An entity's view and trim depend on that entity alone.
-	start := m.gstart[:0]
+	beg := m.beg[:0]
 	for range len(b.groups) + 1 {
-		start = append(start, 0)
+		beg = append(beg, 0)
 	}
 	for i := range b.ops {
-		start[b.ops[i].g+1]++
+		beg[b.ops[i].g+1]++
 	}
-	for g := 1; g < len(start); g++ {
-		start[g] += start[g-1]
+	for g := 1; g < len(beg); g++ {
+		beg[g] += beg[g-1]
 	}
+	m.beg = beg
+	m.cur = slices.Grow(m.cur[:0], len(b.groups))[:len(b.groups)]
+	m.sorted = slices.Grow(m.sorted[:0], len(b.ops))[:len(b.ops)]
+	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
+	views := make([]View, len(b.groups))
+	m.applyGroups(b, replay, res, views)
+	clear(m.sorted) // let member strings be collected
+	for st, off := range b.marks {
+		if replay {
+			break
+		}
+		m.applied[st] = appliedMark{off: off, wm: m.wms.of(st)}
+	}
+	m.sweepIn -= len(b.ops)
+	if m.sweepIn <= 0 {
+		m.sweep()
+	}
+	return res, nil
+}
+
+// parallelOps is the smallest batch whose groups are split among
+// goroutines: below, starting them costs more than it saves.
+const parallelOps = 1 << 15
+
+// applyGroups applies b's operations and finishes its entities. Entities
+// are independent (each is one group, and its operations, view and trim
+// touch only its own state), so a large batch is split into ranges of
+// groups with about equal work, one goroutine each, up to GOMAXPROCS.
+func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) {
+	ng := int32(len(b.groups))
+	n := 1
+	if len(b.ops) >= m.parOps {
+		n = m.par
+		if n <= 0 {
+			n = min(runtime.GOMAXPROCS(0), maxAppliers)
+		}
+		n = max(1, min(n, int(ng)))
+	}
+	for i := range n {
+		m.worker(i)
+	}
+	if n == 1 {
+		m.ws[0].apply(b, replay, res, views, 0, ng)
+		return
+	}
+	// Work per group: its operations plus a view.
+	const perView = 8
+	total := int64(len(b.ops)) + perView*int64(ng)
+	var wg sync.WaitGroup
+	lo := int32(0)
+	for i := range n {
+		hi := ng
+		if i < n-1 {
+			want := total * int64(i+1) / int64(n)
+			hi = lo
+			for hi < ng && int64(m.beg[hi])+perView*int64(hi) < want {
+				hi++
+			}
+		}
+		w, glo, ghi := m.ws[i], lo, hi
+		if i == n-1 {
+			w.apply(b, replay, res, views, glo, ghi)
+		} else {
+			wg.Go(func() { w.apply(b, replay, res, views, glo, ghi) })
+		}
+		lo = hi
+	}
+	wg.Wait()
+}
+
+// maxAppliers bounds the goroutines of one Apply: memory bandwidth, not
+// cores, limits it beyond a few.
+const maxAppliers = 4
+
+// worker returns the i-th applier.
+func (m *Memory) worker(i int) *applier {
+	for len(m.ws) <= i {
+		m.ws = append(m.ws, &applier{m: m})
+	}
+	return m.ws[i]
+}
+
+// applier applies the operations of a range of groups and finishes their
+// entities. It holds the scratch memory this needs, reused from Apply to
+// Apply.
+type applier struct {
+	m      *Memory
+	scores []int64
+	over   []overMem
+	run    []overMem
+	picked []mkey
+	merge  hllMerge
+	// memo and hmemo remember the last bucket per tier (tier.seq) and per
+	// HyperLogLog resolution (index in cmetric.hllRes).
+	memo, hmemo []bucketMemo
+	pend        []pendAdd
+	sl          viewSlabs
+}
+
+// apply applies the operations of groups [lo, hi) and finishes their
+// entities, filling their views.
+func (w *applier) apply(b *Batch, replay bool, res *Result, views []View, lo, hi int32) {
+	m, s, p := w.m, w.m.s, &w.m.p
+	sorted, beg, cur := m.sorted, m.beg, m.cur
+	copy(cur[lo:hi], beg[lo:hi])
 	// The operations are copied into group order (writes, which do not
 	// stall like reads from all over the batch would), late ones and
 	// touches left out. Members are hashed here, where the reads of their
 	// bytes (mostly cache misses) overlap.
-	sorted := slices.Grow(m.sorted[:0], len(b.ops))[:len(b.ops)]
 	for i := range b.ops {
 		op := &b.ops[i]
 		g := op.g
-		o := &sorted[start[g]]
-		start[g]++
+		if g < lo || g >= hi {
+			continue
+		}
+		o := &sorted[cur[g]]
+		cur[g]++
 		switch {
 		case replay || p.late[i] || op.kind == opTouch:
 			*o = mop{kind: opTouch}
@@ -444,17 +548,14 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			*o = mop{t: op.t, x: murmur64a(op.member, hllSeed), member: op.member, m: op.m, kind: opMember}
 		}
 	}
-	m.gstart, m.sorted = start, sorted
-	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
-	fin := finisher{m: m, b: b, res: res, views: make([]View, len(b.groups))}
-	k := 0
-	for gi := range b.groups {
+	for gi := lo; gi < hi; gi++ {
 		e := m.gents[gi]
-		f := &s.fams[b.groups[gi].f]
-		memo := memoFor(&m.memo, f.ntiers)
-		pend := m.pendFor(f.ntiers)
-		dord := m.mf[b.groups[gi].f].dord
-		for ; k < int(start[gi]); k++ {
+		fi := b.groups[gi].f
+		f := &s.fams[fi]
+		memo := memoFor(&w.memo, f.ntiers)
+		pend := w.pendFor(f.ntiers)
+		dord := m.mf[fi].dord
+		for k := beg[gi]; k < beg[gi+1]; k++ {
 			op := &sorted[k]
 			if op.kind == opTouch {
 				continue
@@ -487,10 +588,10 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			}
 			d := &e.dis[dord[op.m]]
 			if d.big {
-				m.pfadd(cm, d, op.x, op.t)
+				w.pfadd(cm, d, op.x, op.t)
 				// Decided when the entity is finished: only the batch's
 				// newest cap stay exact.
-				m.addOver(d, int32(k), op.t, op.x)
+				w.addOver(d, k, op.t, op.x)
 			} else {
 				d.put(op.x, op.member, op.t)
 			}
@@ -504,50 +605,28 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 				}
 			}
 		}
-		fin.finish(int32(gi))
+		w.finish(b, gi, res, &views[gi])
 	}
-	m.over = m.over[:0]
-	clear(m.sorted) // let member strings be collected
-	for st, off := range b.marks {
-		if replay {
-			break
-		}
-		m.applied[st] = appliedMark{off: off, wm: m.wms.of(st)}
-	}
-	m.sweepIn -= len(b.ops)
-	if m.sweepIn <= 0 {
-		m.sweep()
-	}
-	return res, nil
+	w.over = w.over[:0]
 }
 
-// finisher finishes the entities of one Apply.
-type finisher struct {
-	m     *Memory
-	b     *Batch
-	res   *Result
-	views []View
-	sl    viewSlabs
-}
-
-// finish picks the over-cap members of group gi's entity, makes its view
-// and trims its members, after its last operation of the batch.
-func (fn *finisher) finish(gi int32) {
-	m, s := fn.m, fn.m.s
-	g := &fn.b.groups[gi]
+// finish picks the over-cap members of group gi's entity, makes its view v
+// and trims its members, after its operations of the batch.
+func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
+	m, s := w.m, w.m.s
+	g := &b.groups[gi]
 	f := &s.fams[g.f]
-	dord := m.mf[g.f].dord
+	mf := &m.mf[g.f]
 	e := m.gents[gi]
 	if e != nil {
-		for mi := range e.dis {
-			if d := &e.dis[mi]; d.ovLast != 0 {
-				m.putOver(d)
+		for di := range e.dis {
+			if d := &e.dis[di]; d.ovLast != 0 {
+				w.putOver(d)
 			}
 		}
 	}
-	sl := &fn.sl
-	v := &fn.views[gi]
-	fn.res.views[gi] = v
+	sl := &w.sl
+	res.views[gi] = v
 	at := int64(noTime)
 	if e != nil {
 		at = e.at
@@ -563,7 +642,7 @@ func (fn *finisher) finish(gi int32) {
 			if e == nil {
 				continue
 			}
-			d := &e.dis[dord[mi]]
+			d := &e.dis[mf.dord[mi]]
 			dv.evicted = d.evicted
 			live := at - cm.maxWin
 			n := 0
@@ -595,28 +674,29 @@ func (fn *finisher) finish(gi int32) {
 		return
 	}
 	// Estimates need the counts above (MinEvents), so they come last.
-	for di, mi := range m.mf[g.f].dis {
+	for di, mi := range mf.dis {
 		cm := &f.metrics[mi]
-		if d := &e.dis[di]; !d.big || d.hll == nil {
+		d := &e.dis[di]
+		if !d.big || d.hll == nil {
 			continue
 		}
 		dv := mvs[mi].dis
 		dv.est = make([]float64, len(cm.Windows))
-		for k, w := range cm.Windows {
+		for k, win := range cm.Windows {
 			dv.est[k] = -1
-			if !wantEstimate(v, cm, dv, w) {
+			if !wantEstimate(v, cm, dv, win) {
 				continue
 			}
 			r := cm.hllRes[cm.winHLL[k]]
-			lo, hi := hllRange(at, w.Milliseconds(), r)
-			m.merge.reset()
-			hs := e.dis[di].hll[cm.winHLL[k]]
+			lo, hi := hllRange(at, win.Milliseconds(), r)
+			w.merge.reset()
+			hs := d.hll[cm.winHLL[k]]
 			for i := lo; i <= hi; i++ {
 				if sl := hs[i&int64(len(hs)-1)]; sl.idx == i {
-					m.merge.add(sl.h)
+					w.merge.add(sl.h)
 				}
 			}
-			dv.est[k] = float64(m.merge.count())
+			dv.est[k] = float64(w.merge.count())
 		}
 	}
 	// Trim distinct members after the view, as RedisStore does at the start
@@ -624,8 +704,8 @@ func (fn *finisher) finish(gi int32) {
 	if m.p.gAt[gi] == noTime {
 		return
 	}
-	for di, mi := range m.mf[g.f].dis {
-		m.trim(&f.metrics[mi], &e.dis[di], e.at)
+	for di, mi := range mf.dis {
+		w.trim(&f.metrics[mi], &e.dis[di], e.at)
 	}
 }
 
@@ -641,7 +721,7 @@ type mop struct {
 
 // overMem is a member for an entity already over the cap: the operation
 // sorted[k] (its member has hash h). prev chains the members of one
-// (entity, metric) newest first: 1 + the index in Memory.over of the one
+// (entity, metric) newest first: 1 + the index in applier.over of the one
 // added before, 0 for the first.
 type overMem struct {
 	prev, k int32
@@ -650,24 +730,25 @@ type overMem struct {
 }
 
 // addOver records a member of an entity already over the cap.
-func (m *Memory) addOver(d *mdis, k int32, t int64, h uint64) {
+func (w *applier) addOver(d *mdis, k int32, t int64, h uint64) {
 	if d.ovLast != 0 && t < d.ovT {
 		d.ovMixed = true
 	}
 	d.ovT = t
-	m.over = append(m.over, overMem{d.ovLast, k, t, h})
-	d.ovLast = int32(len(m.over))
+	w.over = append(w.over, overMem{d.ovLast, k, t, h})
+	d.ovLast = int32(len(w.over))
 }
 
 // putOver adds the newest cap of the batch's members of an entity already
 // over the cap (newest time per member; ties: member descending) to the
 // exact set, as RedisStore sends them: the others would be trimmed right
 // away and are in the HyperLogLogs already.
-func (m *Memory) putOver(d *mdis) {
-	ov, ops := m.over, m.sorted
-	picked := m.picked[:0]
+func (w *applier) putOver(d *mdis) {
+	capN := w.m.s.cap
+	ov, ops := w.over, w.m.sorted
+	picked := w.picked[:0]
 	pick := func(o *overMem) {
-		if len(picked) == m.s.cap {
+		if len(picked) == capN {
 			return
 		}
 		member := ops[o.k].member
@@ -679,7 +760,7 @@ func (m *Memory) putOver(d *mdis) {
 		picked = append(picked, mkey{o.h, member})
 		d.put(o.h, member, o.t)
 	}
-	run := m.run[:0]
+	run := w.run[:0]
 	if d.ovMixed {
 		// Newest first: a member's first occurrence carries its newest time.
 		for k := d.ovLast; k != 0; k = ov[k-1].prev {
@@ -691,7 +772,7 @@ func (m *Memory) putOver(d *mdis) {
 			}
 			return strings.Compare(ops[b.k].member, ops[a.k].member)
 		})
-		for i := 0; i < len(run) && len(picked) < m.s.cap; i++ {
+		for i := 0; i < len(run) && len(picked) < capN; i++ {
 			pick(&run[i])
 		}
 	} else {
@@ -699,7 +780,7 @@ func (m *Memory) putOver(d *mdis) {
 		// at a time (members descending among them), and stop as soon as
 		// cap members are in. A busy entity brings thousands of members
 		// per Apply.
-		for k := d.ovLast; k != 0 && len(picked) < m.s.cap; {
+		for k := d.ovLast; k != 0 && len(picked) < capN; {
 			t := ov[k-1].t
 			run = run[:0]
 			for ; k != 0 && ov[k-1].t == t; k = ov[k-1].prev {
@@ -713,29 +794,30 @@ func (m *Memory) putOver(d *mdis) {
 			}
 		}
 	}
-	m.run = run[:0]
+	w.run = run[:0]
 	clear(picked)
-	m.picked = picked[:0]
+	w.picked = picked[:0]
 	d.ovLast, d.ovMixed = 0, false
 }
 
 // trim applies the cap and retention to one Distinct metric; see
 // distinctTrim for the rule shared with RedisStore.
-func (m *Memory) trim(cm *cmetric, d *mdis, at int64) {
-	if len(d.ms) <= m.s.cap && d.oldest > at-cm.maxWin {
+func (w *applier) trim(cm *cmetric, d *mdis, at int64) {
+	capN := w.m.s.cap
+	if len(d.ms) <= capN && d.oldest > at-cm.maxWin {
 		d.big = d.evicted > at-cm.maxWin
 		return // nothing to cut: the common case, kept cheap
 	}
-	scores := m.scores[:0]
+	scores := w.scores[:0]
 	for i := range d.ms {
 		scores = append(scores, d.ms[i].score)
 	}
-	m.scores = scores
-	cut, evict := distinctTrim(scores, at, cm.maxWin, m.s.cap)
+	w.scores = scores
+	cut, evict := distinctTrim(scores, at, cm.maxWin, capN)
 	if evict {
 		if !d.big {
 			for i := range d.ms {
-				m.pfadd(cm, d, d.ms[i].h, d.ms[i].score)
+				w.pfadd(cm, d, d.ms[i].h, d.ms[i].score)
 			}
 		}
 		d.evicted = max(d.evicted, cut)
@@ -753,7 +835,7 @@ func (m *Memory) trim(cm *cmetric, d *mdis, at int64) {
 		}
 		clear(d.ms[len(kept):]) // let dropped member strings be collected
 		d.ms = kept
-		if cap(d.ms) > 4*max(len(d.ms), m.s.cap) {
+		if cap(d.ms) > 4*max(len(d.ms), capN) {
 			// Shrink after a burst, so the entity does not keep its peak.
 			d.ms = slices.Clone(d.ms)
 			d.tab = nil
