@@ -397,15 +397,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		m.late += p.nLate
 	}
 
-	m.gents = m.gents[:0]
-	for gi, g := range b.groups {
-		e := m.ents[g.f][g.entity]
-		if e == nil && p.gAt[gi] != noTime {
-			e = m.newEnt(&s.fams[g.f], len(m.mf[g.f].dis))
-			m.ents[g.f][g.entity] = e
-		}
-		m.gents = append(m.gents, e)
-	}
+	m.gents = slices.Grow(m.gents[:0], len(b.groups))[:len(b.groups)]
 	// Operations are applied entity by entity (a counting sort by group),
 	// and each entity is finished (over-cap picks, view, trim) right after
 	// its operations: its state is then fetched from memory once, not once
@@ -428,7 +420,16 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
 	views := make([]View, len(b.groups))
 	m.applyGroups(b, replay, res, views)
-	clear(m.sorted) // let member strings be collected
+	// Entities new in this batch were made by the appliers, which only
+	// read the maps.
+	for _, w := range m.ws {
+		for _, gi := range w.added {
+			g := &b.groups[gi]
+			m.ents[g.f][g.entity] = m.gents[gi]
+		}
+		w.added = w.added[:0]
+	}
+	clear(m.gents)
 	for st, off := range b.marks {
 		if replay {
 			break
@@ -519,6 +520,7 @@ type applier struct {
 	memo, hmemo []bucketMemo
 	pend        []pendAdd
 	sl          viewSlabs
+	added       []int32 // groups whose entity this applier made
 }
 
 // apply applies the operations of groups [lo, hi) and finishes their
@@ -527,6 +529,15 @@ func (w *applier) apply(b *Batch, replay bool, res *Result, views []View, lo, hi
 	m, s, p := w.m, w.m.s, &w.m.p
 	sorted, beg, cur := m.sorted, m.beg, m.cur
 	copy(cur[lo:hi], beg[lo:hi])
+	for gi := lo; gi < hi; gi++ {
+		g := &b.groups[gi]
+		e := m.ents[g.f][g.entity]
+		if e == nil && p.gAt[gi] != noTime {
+			e = m.newEnt(&s.fams[g.f], len(m.mf[g.f].dis))
+			w.added = append(w.added, gi)
+		}
+		m.gents[gi] = e
+	}
 	// The operations are copied into group order (writes, which do not
 	// stall like reads from all over the batch would), late ones and
 	// touches left out. Members are hashed here, where the reads of their
@@ -608,6 +619,7 @@ func (w *applier) apply(b *Batch, replay bool, res *Result, views []View, lo, hi
 		w.finish(b, gi, res, &views[gi])
 	}
 	w.over = w.over[:0]
+	clear(sorted[beg[lo]:beg[hi]]) // let member strings be collected
 }
 
 // finish picks the over-cap members of group gi's entity, makes its view v
@@ -735,6 +747,9 @@ func (w *applier) addOver(d *mdis, k int32, t int64, h uint64) {
 		d.ovMixed = true
 	}
 	d.ovT = t
+	if len(w.over) == cap(w.over) {
+		w.over = slices.Grow(w.over, max(len(w.over), 256)) // double, see Batch.push
+	}
 	w.over = append(w.over, overMem{d.ovLast, k, t, h})
 	d.ovLast = int32(len(w.over))
 }
