@@ -556,7 +556,7 @@ func (w *applier) apply(b *Batch, replay bool, res *Result, views []View, lo, hi
 		case op.kind == opAdd:
 			*o = mop{t: op.t, x: math.Float64bits(op.delta), m: op.m, kind: opAdd}
 		default:
-			*o = mop{t: op.t, x: murmur64a(op.member, hllSeed), member: op.member, m: op.m, kind: opMember}
+			*o = mop{t: op.t, x: murmur64a(op.member, hllSeed), i: int32(i), m: op.m, kind: opMember}
 		}
 	}
 	for gi := lo; gi < hi; gi++ {
@@ -602,9 +602,9 @@ func (w *applier) apply(b *Batch, replay bool, res *Result, views []View, lo, hi
 				w.pfadd(cm, d, op.x, op.t)
 				// Decided when the entity is finished: only the batch's
 				// newest cap stay exact.
-				w.addOver(d, k, op.t, op.x)
+				w.addOver(d, op.i, op.t, op.x)
 			} else {
-				d.put(op.x, op.member, op.t)
+				d.put(op.x, b.ops[op.i].member, op.t)
 			}
 		}
 		for mi := range f.metrics {
@@ -619,7 +619,6 @@ func (w *applier) apply(b *Batch, replay bool, res *Result, views []View, lo, hi
 		w.finish(b, gi, res, &views[gi])
 	}
 	w.over = w.over[:0]
-	clear(sorted[beg[lo]:beg[hi]]) // let member strings be collected
 }
 
 // finish picks the over-cap members of group gi's entity, makes its view v
@@ -633,7 +632,7 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 	if e != nil {
 		for di := range e.dis {
 			if d := &e.dis[di]; d.ovLast != 0 {
-				w.putOver(d)
+				w.putOver(b, d)
 			}
 		}
 	}
@@ -722,27 +721,30 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 }
 
 // mop is an operation as Apply copies it into group order: x is the
-// delta's bits (opAdd) or murmur64a(member, hllSeed) (opMember).
+// delta's bits (opAdd) or murmur64a(member, hllSeed) (opMember). It holds
+// no pointer, so the scattered writes that fill Memory.sorted need no
+// write barrier (which reads the old value: a cache miss per write while
+// the collector runs).
 type mop struct {
-	t      int64
-	x      uint64
-	member string
-	m      MetricID
-	kind   uint8
+	t    int64
+	x    uint64
+	i    int32 // index in Batch.ops (opMember): the member is read there when needed
+	m    MetricID
+	kind uint8
 }
 
 // overMem is a member for an entity already over the cap: the operation
-// sorted[k] (its member has hash h). prev chains the members of one
+// Batch.ops[i] (its member has hash h). prev chains the members of one
 // (entity, metric) newest first: 1 + the index in applier.over of the one
 // added before, 0 for the first.
 type overMem struct {
-	prev, k int32
+	prev, i int32
 	t       int64
 	h       uint64
 }
 
 // addOver records a member of an entity already over the cap.
-func (w *applier) addOver(d *mdis, k int32, t int64, h uint64) {
+func (w *applier) addOver(d *mdis, i int32, t int64, h uint64) {
 	if d.ovLast != 0 && t < d.ovT {
 		d.ovMixed = true
 	}
@@ -750,7 +752,7 @@ func (w *applier) addOver(d *mdis, k int32, t int64, h uint64) {
 	if len(w.over) == cap(w.over) {
 		w.over = slices.Grow(w.over, max(len(w.over), 256)) // double, see Batch.push
 	}
-	w.over = append(w.over, overMem{d.ovLast, k, t, h})
+	w.over = append(w.over, overMem{d.ovLast, i, t, h})
 	d.ovLast = int32(len(w.over))
 }
 
@@ -758,15 +760,15 @@ func (w *applier) addOver(d *mdis, k int32, t int64, h uint64) {
 // over the cap (newest time per member; ties: member descending) to the
 // exact set, as RedisStore sends them: the others would be trimmed right
 // away and are in the HyperLogLogs already.
-func (w *applier) putOver(d *mdis) {
+func (w *applier) putOver(b *Batch, d *mdis) {
 	capN := w.m.s.cap
-	ov, ops := w.over, w.m.sorted
+	ov, ops := w.over, b.ops
 	picked := w.picked[:0]
 	pick := func(o *overMem) {
 		if len(picked) == capN {
 			return
 		}
-		member := ops[o.k].member
+		member := ops[o.i].member
 		for _, p := range picked {
 			if p.h == o.h && p.member == member {
 				return
@@ -785,7 +787,7 @@ func (w *applier) putOver(d *mdis) {
 			if c := cmp.Compare(b.t, a.t); c != 0 {
 				return c
 			}
-			return strings.Compare(ops[b.k].member, ops[a.k].member)
+			return strings.Compare(ops[b.i].member, ops[a.i].member)
 		})
 		for i := 0; i < len(run) && len(picked) < capN; i++ {
 			pick(&run[i])
@@ -802,7 +804,9 @@ func (w *applier) putOver(d *mdis) {
 				run = append(run, ov[k-1])
 			}
 			if len(run) > 1 {
-				slices.SortFunc(run, func(a, b overMem) int { return strings.Compare(ops[b.k].member, ops[a.k].member) })
+				slices.SortFunc(run, func(a, b overMem) int {
+					return strings.Compare(ops[b.i].member, ops[a.i].member)
+				})
 			}
 			for i := range run {
 				pick(&run[i])
