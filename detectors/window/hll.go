@@ -46,13 +46,9 @@ func murmur64a(key string, seed uint64) uint64 {
 	return h
 }
 
-// hllPos returns the register index and value Redis derives from member.
-func hllPos(member string) (uint16, uint8) {
-	return hllPosHash(murmur64a(member, hllSeed))
-}
-
-// hllPosHash is hllPos from the member's hash, murmur64a(member, hllSeed).
-func hllPosHash(h uint64) (uint16, uint8) {
+// hllPos returns the register index and value Redis derives from a
+// member whose hash is h = murmur64a(member, hllSeed).
+func hllPos(h uint64) (uint16, uint8) {
 	idx := h & (hllRegs - 1)
 	h >>= hllP
 	h |= 1 << hllQ
@@ -76,11 +72,9 @@ type hll struct {
 // the dense registers.
 const hllSparseMax = hllRegs / 4
 
-func (h *hll) add(member string) { h.addHash(murmur64a(member, hllSeed)) }
-
-// addHash adds the member whose murmur64a hash is x.
-func (h *hll) addHash(x uint64) {
-	idx, val := hllPosHash(x)
+// add adds the member whose hash is x = murmur64a(member, hllSeed).
+func (h *hll) add(x uint64) {
+	idx, val := hllPos(x)
 	if h.dense != nil {
 		if val > h.dense[idx] {
 			h.dense[idx] = val

@@ -10,13 +10,16 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
 // Memory is the in-process Store: the embedded default for trials and single
 // workers. Its semantics are RedisStore's: same buckets, same lateness,
 // same exact cap and the same HyperLogLog (estimates equal Redis's PFCOUNT).
-// It is safe for concurrent use; Applies are serialized.
+// It is safe for concurrent use; Applies are serialized, and one with at
+// least 32,768 operations is shared by up to GOMAXPROCS goroutines (at
+// most 4).
 type Memory struct {
 	mu      sync.Mutex
 	s       *schema
@@ -29,14 +32,15 @@ type Memory struct {
 	p      plan
 	gents  []*ment
 	beg    []int32 // per group + 1: where its operations start in sorted
-	cur    []int32 // per group: where its next operation goes in sorted
 	sorted []mop
+	chunks []int32 // the appliers take groups [chunks[i], chunks[i+1]) at a time
 	ws     []*applier
 	// par is how many goroutines apply a batch of at least parOps
-	// operations (0: GOMAXPROCS, at most maxAppliers); tests change both.
-	par, parOps int
-	sweepIn     int
-	mf          []memFam // per family
+	// operations (0: GOMAXPROCS, at most maxAppliers), taking about chunk
+	// work (see groupWork) at a time. Tests change them.
+	par, parOps, chunk int
+	sweepIn            int
+	mf                 []memFam // per family
 	// swept is, per family, the overall watermark at its last sweep: a
 	// family is swept again once the watermark has moved by a quarter of its
 	// retention, since before that hardly an entity of it can have aged
@@ -305,7 +309,7 @@ func NewMemory(s Schema) (*Memory, error) {
 			mf[i].dord = append(mf[i].dord, ord)
 		}
 	}
-	return &Memory{s: cs, ents: ents, swept: swept, mf: mf, parOps: parallelOps, wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
+	return &Memory{s: cs, ents: ents, swept: swept, mf: mf, parOps: parallelOps, chunk: chunkWork, wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
 }
 
 func (m *Memory) newEnt(f *cfamily, ndis int) *ment {
@@ -367,7 +371,7 @@ func (w *applier) pfadd(cm *cmetric, d *mdis, h uint64, t int64) {
 			}
 			s.idx, s.h = i, &hll{}
 		}
-		s.h.addHash(h)
+		s.h.add(h)
 	}
 }
 
@@ -398,25 +402,6 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	}
 
 	m.gents = slices.Grow(m.gents[:0], len(b.groups))[:len(b.groups)]
-	// Operations are applied entity by entity (a counting sort by group),
-	// and each entity is finished (over-cap picks, view, trim) right after
-	// its operations: its state is then fetched from memory once, not once
-	// per operation and again for the view. Every update is a sum or a
-	// maximum, so order does not matter; lateness was judged in batch
-	// order above. An entity's view and trim depend on that entity alone.
-	beg := m.beg[:0]
-	for range len(b.groups) + 1 {
-		beg = append(beg, 0)
-	}
-	for i := range b.ops {
-		beg[b.ops[i].g+1]++
-	}
-	for g := 1; g < len(beg); g++ {
-		beg[g] += beg[g-1]
-	}
-	m.beg = beg
-	m.cur = slices.Grow(m.cur[:0], len(b.groups))[:len(b.groups)]
-	m.sorted = slices.Grow(m.sorted[:0], len(b.ops))[:len(b.ops)]
 	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
 	views := make([]View, len(b.groups))
 	m.applyGroups(b, replay, res, views)
@@ -443,53 +428,91 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	return res, nil
 }
 
-// parallelOps is the smallest batch whose groups are split among
-// goroutines: below, starting them costs more than it saves.
+// parallelOps is the smallest batch split among goroutines: below,
+// starting them costs more than it saves.
 const parallelOps = 1 << 15
 
-// applyGroups applies b's operations and finishes its entities. Entities
-// are independent (each is one group, and its operations, view and trim
-// touch only its own state), so a large batch is split into ranges of
-// groups with about equal work, one goroutine each, up to GOMAXPROCS.
+// chunkWork is about how much work (operations, see groupWork) the
+// appliers take at a time: chunks small enough that one applier held up
+// (by the garbage collector, say) leaves the rest to the others.
+const chunkWork = 4096
+
+// groupWork is the work of a group: its operations plus a view.
+func groupWork(ops int32) int32 { return ops + 8 }
+
+// applyGroups applies b's operations and finishes its entities.
+//
+// Operations are applied entity by entity (a counting sort by group), and
+// each entity is finished (over-cap picks, view, trim) right after its
+// operations: its state is then fetched from memory once, not once per
+// operation and again for the view. Every update is a sum or a maximum,
+// so order does not matter; lateness was judged in batch order before.
+//
+// Entities are independent (each is one group, and its operations, view
+// and trim touch only its own state), so a large batch is shared by up to
+// GOMAXPROCS goroutines: each counts and copies into group order a slice
+// of the operations, then they take chunks of groups in turn.
 func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) {
-	ng := int32(len(b.groups))
+	ng, nops := len(b.groups), len(b.ops)
 	n := 1
-	if len(b.ops) >= m.parOps {
+	if nops >= m.parOps {
 		n = m.par
 		if n <= 0 {
 			n = min(runtime.GOMAXPROCS(0), maxAppliers)
 		}
-		n = max(1, min(n, int(ng)))
+		n = max(1, min(n, ng))
 	}
 	for i := range n {
 		m.worker(i)
 	}
-	if n == 1 {
-		m.ws[0].apply(b, replay, res, views, 0, ng)
-		return
+	ws := m.ws[:n]
+	share := func(i int) (lo, hi int) { return nops * i / n, nops * (i + 1) / n }
+	m.each(ws, func(i int, w *applier) {
+		lo, hi := share(i)
+		w.count(b, lo, hi)
+	})
+	// Group g's operations go to sorted[beg[g]:beg[g+1]], applier i's
+	// share of them from ws[i].cnt[g] on.
+	beg := slices.Grow(m.beg[:0], ng+1)[:ng+1]
+	chunks := append(m.chunks[:0], 0)
+	at, work := int32(0), int32(0)
+	for g := range ng {
+		beg[g] = at
+		for _, w := range ws {
+			c := w.cnt[g]
+			w.cnt[g] = at
+			at += c
+		}
+		if work += groupWork(at - beg[g]); work >= int32(m.chunk) && n > 1 {
+			chunks, work = append(chunks, int32(g+1)), 0
+		}
 	}
-	// Work per group: its operations plus a view.
-	const perView = 8
-	total := int64(len(b.ops)) + perView*int64(ng)
+	beg[ng] = at
+	if chunks[len(chunks)-1] != int32(ng) {
+		chunks = append(chunks, int32(ng))
+	}
+	m.beg, m.chunks = beg, chunks
+	m.sorted = slices.Grow(m.sorted[:0], nops)[:nops]
+	m.each(ws, func(i int, w *applier) {
+		lo, hi := share(i)
+		w.scatter(b, replay, lo, hi)
+	})
+	var next atomic.Int32
+	m.each(ws, func(_ int, w *applier) {
+		for c := int(next.Add(1)); c < len(chunks); c = int(next.Add(1)) {
+			w.apply(b, res, views, chunks[c-1], chunks[c])
+		}
+		w.over = w.over[:0]
+	})
+}
+
+// each runs f for every applier, the last on this goroutine, and waits.
+func (m *Memory) each(ws []*applier, f func(i int, w *applier)) {
 	var wg sync.WaitGroup
-	lo := int32(0)
-	for i := range n {
-		hi := ng
-		if i < n-1 {
-			want := total * int64(i+1) / int64(n)
-			hi = lo
-			for hi < ng && int64(m.beg[hi])+perView*int64(hi) < want {
-				hi++
-			}
-		}
-		w, glo, ghi := m.ws[i], lo, hi
-		if i == n-1 {
-			w.apply(b, replay, res, views, glo, ghi)
-		} else {
-			wg.Go(func() { w.apply(b, replay, res, views, glo, ghi) })
-		}
-		lo = hi
+	for i, w := range ws[:len(ws)-1] {
+		wg.Go(func() { f(i, w) })
 	}
+	f(len(ws)-1, ws[len(ws)-1])
 	wg.Wait()
 }
 
@@ -505,9 +528,10 @@ func (m *Memory) worker(i int) *applier {
 	return m.ws[i]
 }
 
-// applier applies the operations of a range of groups and finishes their
-// entities. It holds the scratch memory this needs, reused from Apply to
-// Apply.
+// applier is one goroutine's part of an Apply: it counts and copies into
+// group order a share of the operations, then applies chunks of groups and
+// finishes their entities. It holds the scratch memory this needs, reused
+// from Apply to Apply.
 type applier struct {
 	m      *Memory
 	scores []int64
@@ -521,14 +545,46 @@ type applier struct {
 	pend        []pendAdd
 	sl          viewSlabs
 	added       []int32 // groups whose entity this applier made
+	cnt         []int32 // per group: count, then where this applier copies its next operation
+}
+
+// count counts the groups of operations [lo, hi) into cnt.
+func (w *applier) count(b *Batch, lo, hi int) {
+	cnt := slices.Grow(w.cnt[:0], len(b.groups))[:len(b.groups)]
+	clear(cnt)
+	for i := lo; i < hi; i++ {
+		cnt[b.ops[i].g]++
+	}
+	w.cnt = cnt
+}
+
+// scatter copies operations [lo, hi) into group order, each group's from
+// cnt[g] on: writes, which do not stall like reads from all over the
+// batch would. Late operations and touches become empty touches. Members
+// are hashed here, where the reads of their bytes (mostly cache misses)
+// overlap.
+func (w *applier) scatter(b *Batch, replay bool, lo, hi int) {
+	sorted, cnt, late := w.m.sorted, w.cnt, w.m.p.late
+	for i := lo; i < hi; i++ {
+		op := &b.ops[i]
+		o := &sorted[cnt[op.g]]
+		cnt[op.g]++
+		switch {
+		case replay || late[i] || op.kind == opTouch:
+			*o = mop{kind: opTouch}
+		case op.kind == opAdd:
+			*o = mop{t: op.t, x: math.Float64bits(op.delta), m: op.m, kind: opAdd}
+		default:
+			*o = mop{t: op.t, x: murmur64a(op.member, hllSeed), i: int32(i), m: op.m, kind: opMember}
+		}
+	}
 }
 
 // apply applies the operations of groups [lo, hi) and finishes their
 // entities, filling their views.
-func (w *applier) apply(b *Batch, replay bool, res *Result, views []View, lo, hi int32) {
+func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
 	m, s, p := w.m, w.m.s, &w.m.p
-	sorted, beg, cur := m.sorted, m.beg, m.cur
-	copy(cur[lo:hi], beg[lo:hi])
+	sorted, beg := m.sorted, m.beg
 	for gi := lo; gi < hi; gi++ {
 		g := &b.groups[gi]
 		e := m.ents[g.f][g.entity]
@@ -537,27 +593,6 @@ func (w *applier) apply(b *Batch, replay bool, res *Result, views []View, lo, hi
 			w.added = append(w.added, gi)
 		}
 		m.gents[gi] = e
-	}
-	// The operations are copied into group order (writes, which do not
-	// stall like reads from all over the batch would), late ones and
-	// touches left out. Members are hashed here, where the reads of their
-	// bytes (mostly cache misses) overlap.
-	for i := range b.ops {
-		op := &b.ops[i]
-		g := op.g
-		if g < lo || g >= hi {
-			continue
-		}
-		o := &sorted[cur[g]]
-		cur[g]++
-		switch {
-		case replay || p.late[i] || op.kind == opTouch:
-			*o = mop{kind: opTouch}
-		case op.kind == opAdd:
-			*o = mop{t: op.t, x: math.Float64bits(op.delta), m: op.m, kind: opAdd}
-		default:
-			*o = mop{t: op.t, x: murmur64a(op.member, hllSeed), i: int32(i), m: op.m, kind: opMember}
-		}
 	}
 	for gi := lo; gi < hi; gi++ {
 		e := m.gents[gi]
@@ -618,7 +653,6 @@ func (w *applier) apply(b *Batch, replay bool, res *Result, views []View, lo, hi
 		}
 		w.finish(b, gi, res, &views[gi])
 	}
-	w.over = w.over[:0]
 }
 
 // finish picks the over-cap members of group gi's entity, makes its view v

@@ -66,10 +66,10 @@ func TestHLLLayouts(t *testing.T) {
 		var h hll
 		var regs [hllRegs]uint8
 		for i := range n {
-			member := "m" + strconv.Itoa(i*7919)
-			h.add(member)
-			h.add(member) // a repeat changes nothing
-			idx, val := hllPos(member)
+			x := murmur64a("m"+strconv.Itoa(i*7919), hllSeed)
+			h.add(x)
+			h.add(x) // a repeat changes nothing
+			idx, val := hllPos(x)
 			regs[idx] = max(regs[idx], val)
 		}
 		var u hllMerge
@@ -115,7 +115,7 @@ func TestMemoryParallel(t *testing.T) {
 		t.Fatal(err)
 	}
 	par, _ := NewMemory(s)
-	par.par, par.parOps = 3, 1
+	par.par, par.parOps, par.chunk = 3, 1, 50
 	r := rand.New(rand.NewPCG(3, 4))
 	var b Batch
 	ms := int64(0)
