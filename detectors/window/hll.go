@@ -3,13 +3,14 @@ package window
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 )
 
 // This file reproduces Redis's HyperLogLog (hyperloglog.c, Redis >= 5:
 // MurmurHash64A with seed 0xadc83b19, 2^14 registers, Ertl's estimator), so
 // the Memory store's estimates equal RedisStore's PFCOUNT for the same
-// members. Registers are kept sparse (sorted pairs) until they would cost
-// more than the dense array, as Redis does.
+// members. Registers are kept sparse (a small hash table) until they would
+// cost more than the dense array.
 
 const (
 	hllP        = 14
@@ -45,60 +46,89 @@ func murmur64a(key string, seed uint64) uint64 {
 	return h
 }
 
-// hllPos returns the register index and value Redis derives from member.
-func hllPos(member string) (uint16, uint8) {
-	h := murmur64a(member, hllSeed)
+// hllPos returns the register index and value Redis derives from a
+// member whose hash is h = murmur64a(member, hllSeed).
+func hllPos(h uint64) (uint16, uint8) {
 	idx := h & (hllRegs - 1)
 	h >>= hllP
 	h |= 1 << hllQ
-	count := uint8(1)
-	for bit := uint64(1); h&bit == 0; bit <<= 1 {
-		count++
-	}
-	return uint16(idx), count
+	return uint16(idx), uint8(bits.TrailingZeros64(h)) + 1
 }
 
-// hll is one HyperLogLog: sparse (sorted register/value pairs) while small.
+// hll is one HyperLogLog's registers: sparse while few are set, dense
+// above. Which registers hold what is all an estimate depends on, so the
+// layout is free; Redis's own sparse encoding is not mirrored.
 type hll struct {
-	sparse []uint32 // idx<<8 | val, sorted by idx
-	dense  []uint8  // nil while sparse
+	// sparse is an open-addressing table of the set registers, idx<<8|val
+	// (never 0: val >= 1), probed linearly from idx (register indexes are
+	// hash bits, so already uniform). At most 3/4 full; it grows by
+	// doubling up to hllSparseMax slots, then the registers go dense.
+	sparse []uint32
+	n      int     // registers set in sparse
+	dense  []uint8 // nil while sparse
 }
 
-func (h *hll) add(member string) {
-	idx, val := hllPos(member)
+// hllSparseMax is the largest sparse table, in slots: 16 KiB, the size of
+// the dense registers.
+const hllSparseMax = hllRegs / 4
+
+// add adds the member whose hash is x = murmur64a(member, hllSeed).
+func (h *hll) add(x uint64) {
+	idx, val := hllPos(x)
 	if h.dense != nil {
 		if val > h.dense[idx] {
 			h.dense[idx] = val
 		}
 		return
 	}
-	lo, hi := 0, len(h.sparse)
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if uint16(h.sparse[mid]>>8) < idx {
-			lo = mid + 1
-		} else {
-			hi = mid
+	if h.sparse == nil {
+		h.sparse = make([]uint32, 16)
+	}
+	mask := uint32(len(h.sparse) - 1)
+	for i := uint32(idx) & mask; ; i = (i + 1) & mask {
+		p := h.sparse[i]
+		if p == 0 {
+			break
+		}
+		if uint16(p>>8) == idx {
+			if val > uint8(p) {
+				h.sparse[i] = uint32(idx)<<8 | uint32(val)
+			}
+			return
 		}
 	}
-	if lo < len(h.sparse) && uint16(h.sparse[lo]>>8) == idx {
-		if val > uint8(h.sparse[lo]) {
-			h.sparse[lo] = uint32(idx)<<8 | uint32(val)
+	if (h.n+1)*4 > len(h.sparse)*3 {
+		if len(h.sparse) == hllSparseMax {
+			h.dense = make([]uint8, hllRegs)
+			for _, p := range h.sparse {
+				if p != 0 {
+					h.dense[p>>8] = uint8(p)
+				}
+			}
+			h.sparse, h.n = nil, 0
+			h.dense[idx] = val
+			return
 		}
-		return
-	}
-	if len(h.sparse) >= hllRegs/4 {
-		h.dense = make([]uint8, hllRegs)
-		for _, p := range h.sparse {
-			h.dense[p>>8] = uint8(p)
+		old := h.sparse
+		h.sparse = make([]uint32, 2*len(old))
+		for _, p := range old {
+			if p != 0 {
+				h.insert(p)
+			}
 		}
-		h.sparse = nil
-		h.dense[idx] = val
-		return
 	}
-	h.sparse = append(h.sparse, 0)
-	copy(h.sparse[lo+1:], h.sparse[lo:])
-	h.sparse[lo] = uint32(idx)<<8 | uint32(val)
+	h.insert(uint32(idx)<<8 | uint32(val))
+	h.n++
+}
+
+// insert puts p, whose register is not in the sparse table, into it.
+func (h *hll) insert(p uint32) {
+	mask := uint32(len(h.sparse) - 1)
+	i := (p >> 8) & mask
+	for h.sparse[i] != 0 {
+		i = (i + 1) & mask
+	}
+	h.sparse[i] = p
 }
 
 // hllMerge unions HyperLogLogs. It remembers which registers it set, so
@@ -133,6 +163,9 @@ func (u *hllMerge) add(h *hll) {
 		return
 	}
 	for _, p := range h.sparse {
+		if p == 0 {
+			continue
+		}
 		i := p >> 8
 		if v := uint8(p); v > u.regs[i] {
 			if u.regs[i] == 0 && !u.dense {

@@ -5,15 +5,21 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/bits"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
 // Memory is the in-process Store: the embedded default for trials and single
 // workers. Its semantics are RedisStore's: same buckets, same lateness,
 // same exact cap and the same HyperLogLog (estimates equal Redis's PFCOUNT).
-// It is safe for concurrent use; Applies are serialized.
+// It is safe for concurrent use; Applies are serialized, and one with at
+// least 32,768 operations is shared by up to GOMAXPROCS goroutines (at
+// most 4).
 type Memory struct {
 	mu      sync.Mutex
 	s       *schema
@@ -23,15 +29,18 @@ type Memory struct {
 	applied map[string]appliedMark
 	closed  bool
 
-	p       plan
-	scores  []int64
-	over    []overMem
-	gstart  []int32
-	order   []int32
-	picked  []string
-	gents   []*ment
-	merge   hllMerge
-	sweepIn int
+	p      plan
+	gents  []*ment
+	beg    []int32 // per group + 1: where its operations start in sorted
+	sorted []mop
+	chunks []int32 // the appliers take groups [chunks[i], chunks[i+1]) at a time
+	ws     []*applier
+	// par is how many goroutines apply a batch of at least parOps
+	// operations (0: GOMAXPROCS, at most maxAppliers), taking about chunk
+	// work (see groupWork) at a time. Tests change them.
+	par, parOps, chunk int
+	sweepIn            int
+	mf                 []memFam // per family
 	// swept is, per family, the overall watermark at its last sweep: a
 	// family is swept again once the watermark has moved by a quarter of its
 	// retention, since before that hardly an entity of it can have aged
@@ -40,6 +49,12 @@ type Memory struct {
 }
 
 type appliedMark struct{ off, wm int64 }
+
+// memFam says where a family's Distinct metrics keep their state.
+type memFam struct {
+	dord []int      // per metric: its index in ment.dis, -1 for Count/Sum
+	dis  []MetricID // per ment.dis: its metric
+}
 
 // A tier's ring keeps the newest rn buckets of one tier as bare values:
 // bucket i lives in slot i&(rn-1) (rn is a power of two, so a mask, not a
@@ -112,12 +127,46 @@ func (e *ment) copyRun(t *tier, lo, hi int64, a *arena) (first int64, vals []flo
 	return lo, vals
 }
 
-func mod(a, b int64) int64 {
-	m := a % b
-	if m < 0 {
-		m += b
+// pendFor returns n pending adds, all off.
+func (w *applier) pendFor(n int) []pendAdd {
+	for len(w.pend) < n {
+		w.pend = append(w.pend, pendAdd{})
 	}
-	return m
+	return w.pend[:n]
+}
+
+// bucketMemo remembers the bucket the last event time fell in at one
+// resolution: an entity's operations come in time order, so most fall in
+// the bucket of the one before, and a 64-bit division costs more than the
+// rest of a ring update.
+type bucketMemo struct{ res, lo, i int64 }
+
+// of is floorDiv(t, res).
+func (c *bucketMemo) of(t, res int64) int64 {
+	if c.res == res && t >= c.lo && t-c.lo < res {
+		return c.i
+	}
+	i := floorDiv(t, res)
+	c.res, c.lo, c.i = res, i*res, i
+	return i
+}
+
+// pendAdd is a Count delta on its way to bucket i of one tier: the
+// operations of an entity on one bucket are summed before the ring is
+// touched. Only Count deltas are, since they are integers and so sum the
+// same in any order; Sum deltas go to the ring one by one, in batch order.
+type pendAdd struct {
+	i  int64
+	d  float64
+	on bool
+}
+
+// memoFor returns memos for n resolutions.
+func memoFor(ms *[]bucketMemo, n int) []bucketMemo {
+	for len(*ms) < n {
+		*ms = append(*ms, bucketMemo{})
+	}
+	return *ms
 }
 
 type hslot struct {
@@ -125,62 +174,116 @@ type hslot struct {
 	h   *hll
 }
 
+// mmem is a member of a Distinct metric with its newest event time. h is
+// murmur64a(member, hllSeed): compared before the member, so a lookup
+// reads the set's own memory and not every member's bytes, and it is the
+// member's HyperLogLog position once the entity goes over the cap.
+type mmem struct {
+	h      uint64
+	score  int64 // unix ms of the member's newest event
+	member string
+}
+
+// mkey is a member with its hash.
+type mkey struct {
+	h      uint64
+	member string
+}
+
 // mdis keeps one Distinct metric of an entity: members with their newest
 // event time in a slice (most entities have a handful, which a scan finds
-// faster than a map and copies into views in one move), indexed by a map
-// only while it is large.
+// faster than anything else), indexed by a hash table only while large.
 type mdis struct {
-	ms      []scored
-	idx     map[string]int32 // member -> index in ms, nil while len(ms) <= mdisIndexAt
-	oldest  int64            // lower bound of the members' scores: trim is a no-op above it
+	ms []mmem
+	// tab is an open-addressing table over ms, probed from the member's
+	// hash: 1 + index in ms, 0 for empty. At most half full; nil while
+	// len(ms) <= mdisIndexAt.
+	tab     []int32
+	oldest  int64 // lower bound of the members' scores: trim is a no-op above it
 	evicted int64
 	big     bool
 	hll     [][]hslot // per cmetric.hllRes
+	// This Apply's members while big: the newest in applier.over (1 +
+	// index, 0 if none), its time, and whether they came out of time order.
+	ovLast  int32
+	ovMixed bool
+	ovT     int64
 }
 
 const mdisIndexAt = 16
 
-func (d *mdis) put(member string, t int64) {
-	if d.idx != nil {
-		if i, ok := d.idx[member]; ok {
-			d.ms[i].score = max(d.ms[i].score, t)
-			return
-		}
-		d.idx[member] = int32(len(d.ms))
-	} else {
-		for i := range d.ms {
-			if d.ms[i].member == member {
-				d.ms[i].score = max(d.ms[i].score, t)
+// put records member (hash h) at time t.
+func (d *mdis) put(h uint64, member string, t int64) {
+	if d.tab != nil {
+		mask := uint32(len(d.tab) - 1)
+		i := uint32(h>>32) & mask
+		for ; d.tab[i] != 0; i = (i + 1) & mask {
+			if x := &d.ms[d.tab[i]-1]; x.h == h && x.member == member {
+				x.score = max(x.score, t)
 				return
 			}
 		}
+		d.ms = append(d.ms, mmem{h, t, member})
+		d.tab[i] = int32(len(d.ms))
+		if 2*len(d.ms) > len(d.tab) {
+			d.reindex()
+		}
+	} else {
+		for i := range d.ms {
+			if x := &d.ms[i]; x.h == h && x.member == member {
+				x.score = max(x.score, t)
+				return
+			}
+		}
+		if d.ms == nil {
+			d.ms = make([]mmem, 0, 4)
+		}
+		d.ms = append(d.ms, mmem{h, t, member})
+		if len(d.ms) > mdisIndexAt {
+			d.reindex()
+		}
 	}
-	d.ms = append(d.ms, scored{member, t})
 	d.oldest = min(d.oldest, t)
-	if d.idx == nil && len(d.ms) > mdisIndexAt {
-		d.reindex()
-	}
 }
 
+// reindex rebuilds tab for the members in ms.
 func (d *mdis) reindex() {
 	if len(d.ms) <= mdisIndexAt {
-		d.idx = nil
+		d.tab = nil
 		return
 	}
-	d.idx = make(map[string]int32, len(d.ms))
-	for i, m := range d.ms {
-		d.idx[m.member] = int32(i)
+	n := 64
+	for n < 2*len(d.ms) {
+		n *= 2
+	}
+	if cap(d.tab) >= n && cap(d.tab) <= 2*n {
+		d.tab = d.tab[:n]
+		clear(d.tab)
+	} else {
+		d.tab = make([]int32, n)
+	}
+	mask := uint32(n - 1)
+	for k := range d.ms {
+		i := uint32(d.ms[k].h>>32) & mask
+		for d.tab[i] != 0 {
+			i = (i + 1) & mask
+		}
+		d.tab[i] = int32(k + 1)
 	}
 }
 
 // ment is one entity: every Count/Sum tier's ring back to back in one
 // slice and the Distinct metrics inline, so an operation reaches its bucket
-// through two pointers rather than four.
+// through two pointers rather than four. The state of a family's only
+// Distinct metric (the usual case) lives in the ment itself, and the rings'
+// heads share the rings' allocation: a new entity costs two allocations,
+// and a batch's first touch of it fewer cache misses.
 type ment struct {
 	at    int64
+	dis   []mdis // per Distinct metric (memFam.dis)
+	meta  []rmeta
 	slots []float64
-	meta  []rmeta // per tier (tier.seq)
-	dis   []mdis  // per metric (zero for Count/Sum)
+	dis1  [1]mdis
 }
 
 // NewMemory returns an empty in-memory store for s.
@@ -194,27 +297,48 @@ func NewMemory(s Schema) (*Memory, error) {
 		ents[i] = make(map[string]*ment)
 	}
 	swept := make([]int64, len(cs.fams))
+	mf := make([]memFam, len(cs.fams))
 	for i := range swept {
 		swept[i] = noTime
+		for mi, cm := range cs.fams[i].metrics {
+			ord := -1
+			if cm.Kind == Distinct {
+				ord = len(mf[i].dis)
+				mf[i].dis = append(mf[i].dis, MetricID(mi))
+			}
+			mf[i].dord = append(mf[i].dord, ord)
+		}
 	}
-	return &Memory{s: cs, ents: ents, swept: swept, wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
+	return &Memory{s: cs, ents: ents, swept: swept, mf: mf, parOps: parallelOps, chunk: chunkWork, wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
 }
 
-func (m *Memory) newEnt(f *cfamily) *ment {
-	e := &ment{at: noTime, slots: make([]float64, f.nslots), meta: make([]rmeta, f.ntiers), dis: make([]mdis, len(f.metrics))}
+func (m *Memory) newEnt(f *cfamily, ndis int) *ment {
+	e := &ment{at: noTime}
+	if ndis == 1 {
+		e.dis = e.dis1[:]
+	} else if ndis > 1 {
+		e.dis = make([]mdis, ndis)
+	}
+	for i := range e.dis {
+		e.dis[i] = mdis{oldest: math.MaxInt64, evicted: noTime}
+	}
+	// One noscan allocation holds the heads (two int64 per tier) and then
+	// the rings.
+	buf := make([]float64, 2*f.ntiers+int(f.nslots))
+	if f.ntiers > 0 {
+		e.meta = unsafe.Slice((*rmeta)(unsafe.Pointer(&buf[0])), f.ntiers)
+	}
+	e.slots = buf[2*f.ntiers:]
 	for i := range e.meta {
 		e.meta[i].head = noTime
-	}
-	for i := range f.metrics {
-		if f.metrics[i].Kind == Distinct {
-			e.dis[i] = mdis{oldest: math.MaxInt64, evicted: noTime}
-		}
 	}
 	return e
 }
 
 // hllSlots allocates an entity's HyperLogLog buckets when it first goes
-// over the cap (most never do).
+// over the cap (most never do): a ring per resolution, bucket i in slot
+// i&(len-1), with at least as many slots as the longest window it serves
+// reads.
 func (d *mdis) hllSlots(cm *cmetric) {
 	d.hll = make([][]hslot, len(cm.hllRes))
 	for j, r := range cm.hllRes {
@@ -224,28 +348,30 @@ func (d *mdis) hllSlots(cm *cmetric) {
 				n = max(n, w.Milliseconds()/r+1)
 			}
 		}
-		d.hll[j] = make([]hslot, n)
+		d.hll[j] = make([]hslot, 1<<bits.Len64(uint64(n-1)))
 		for k := range d.hll[j] {
 			d.hll[j][k].idx = noTime
 		}
 	}
 }
 
-func (d *mdis) pfadd(cm *cmetric, member string, t int64) {
+// pfadd adds the member with hash h at time t to the HyperLogLogs.
+func (w *applier) pfadd(cm *cmetric, d *mdis, h uint64, t int64) {
 	if d.hll == nil {
 		d.hllSlots(cm)
 	}
+	memo := memoFor(&w.hmemo, len(cm.hllRes))
 	for j, r := range cm.hllRes {
-		i := floorDiv(t, r)
+		i := memo[j].of(t, r)
 		hs := d.hll[j]
-		s := &hs[mod(i, int64(len(hs)))]
+		s := &hs[i&int64(len(hs)-1)]
 		if s.idx != i {
 			if s.idx > i {
 				continue
 			}
 			s.idx, s.h = i, &hll{}
 		}
-		s.h.add(member)
+		s.h.add(h)
 	}
 }
 
@@ -275,155 +401,20 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		m.late += p.nLate
 	}
 
-	m.gents = m.gents[:0]
-	for _, g := range b.groups {
-		e := m.ents[g.f][g.entity]
-		if e == nil && p.gAt[len(m.gents)] != noTime {
-			e = m.newEnt(&s.fams[g.f])
-			m.ents[g.f][g.entity] = e
-		}
-		m.gents = append(m.gents, e)
-	}
-	// Operations are applied entity by entity (a counting sort by group):
-	// an entity's state is then fetched from memory once, not once per
-	// operation. Every update is a sum or a maximum, so order does not
-	// matter; lateness was judged in batch order above.
-	start := m.gstart[:0]
-	for range len(b.groups) + 1 {
-		start = append(start, 0)
-	}
-	for i := range b.ops {
-		start[b.ops[i].g+1]++
-	}
-	for g := 1; g < len(start); g++ {
-		start[g] += start[g-1]
-	}
-	order := slices.Grow(m.order[:0], len(b.ops))[:len(b.ops)]
-	for i := range b.ops {
-		g := b.ops[i].g
-		order[start[g]] = int32(i)
-		start[g]++
-	}
-	m.gstart, m.order = start, order
-	for _, oi := range order {
-		i := int(oi)
-		op := &b.ops[i]
-		if p.late[i] || op.kind == opTouch || replay {
-			continue
-		}
-		e := m.gents[op.g]
-		e.at = max(e.at, op.t)
-		cm := &s.fams[b.groups[op.g].f].metrics[op.m]
-		if op.kind == opAdd {
-			d := countDelta(cm.Kind, op.delta)
-			for j := range cm.tiers {
-				t := &cm.tiers[j]
-				e.add(t, floorDiv(op.t, t.res), d)
-			}
-			continue
-		}
-		d := &e.dis[op.m]
-		if d.big {
-			d.pfadd(cm, op.member, op.t)
-			// Decided below: only the batch's newest cap stay exact.
-			m.over = append(m.over, overMem{op.g, op.m, op.t, op.member})
-			continue
-		}
-		d.put(op.member, op.t)
-	}
-	m.putOver()
-
+	m.gents = slices.Grow(m.gents[:0], len(b.groups))[:len(b.groups)]
 	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
 	views := make([]View, len(b.groups))
-	var sl viewSlabs
-	for gi, g := range b.groups {
-		v := &views[gi]
-		res.views[gi] = v
-		f := &s.fams[g.f]
-		e := m.gents[gi]
-		at := int64(noTime)
-		if e != nil {
-			at = e.at
+	m.applyGroups(b, replay, res, views)
+	// Entities new in this batch were made by the appliers, which only
+	// read the maps.
+	for _, w := range m.ws {
+		for _, gi := range w.added {
+			g := &b.groups[gi]
+			m.ents[g.f][g.entity] = m.gents[gi]
 		}
-		mvs := sl.metricViews(len(f.metrics))
-		s.newView(v, g.f, g.entity, at, mvs)
-		for mi := range f.metrics {
-			cm := &f.metrics[mi]
-			if cm.Kind == Distinct {
-				dv := sl.disView()
-				dv.evicted, dv.loaded = noTime, true
-				mvs[mi].dis = dv
-				if e == nil {
-					continue
-				}
-				d := &e.dis[mi]
-				dv.evicted = d.evicted
-				live := at - cm.maxWin
-				n := 0
-				for i := range d.ms {
-					if d.ms[i].score > live {
-						n++
-					}
-				}
-				dv.members = sl.scored(n)[:0]
-				for _, sm := range d.ms {
-					if sm.score > live {
-						dv.members = append(dv.members, sm)
-					}
-				}
-				continue
-			}
-			mvs[mi].tiers = sl.series(len(cm.tiers))
-			if e == nil {
-				continue
-			}
-			for j := range cm.tiers {
-				t := &cm.tiers[j]
-				hi := floorDiv(at, t.res)
-				first, vals := e.copyRun(t, hi-t.n+1, hi, &sl.floats)
-				mvs[mi].tiers[j] = series{first: first, vals: vals}
-			}
-		}
-		// Estimates need the counts above (MinEvents), so they come last.
-		for mi := range f.metrics {
-			cm := &f.metrics[mi]
-			if cm.Kind != Distinct || e == nil || !e.dis[mi].big || e.dis[mi].hll == nil {
-				continue
-			}
-			dv := mvs[mi].dis
-			dv.est = make([]float64, len(cm.Windows))
-			for k, w := range cm.Windows {
-				dv.est[k] = -1
-				if !wantEstimate(v, cm, dv, w) {
-					continue
-				}
-				r := cm.hllRes[cm.winHLL[k]]
-				lo, hi := hllRange(at, w.Milliseconds(), r)
-				m.merge.reset()
-				hs := e.dis[mi].hll[cm.winHLL[k]]
-				for i := lo; i <= hi; i++ {
-					if sl := hs[mod(i, int64(len(hs)))]; sl.idx == i {
-						m.merge.add(sl.h)
-					}
-				}
-				dv.est[k] = float64(m.merge.count())
-			}
-		}
+		w.added = w.added[:0]
 	}
-	// Trim distinct members after the views, as RedisStore does at the start
-	// of its next Apply from what it read in this one.
-	for gi, g := range b.groups {
-		e := m.gents[gi]
-		if e == nil || p.gAt[gi] == noTime {
-			continue
-		}
-		f := &s.fams[g.f]
-		for mi := range f.metrics {
-			if f.metrics[mi].Kind == Distinct {
-				m.trim(&f.metrics[mi], &e.dis[mi], e.at)
-			}
-		}
-	}
+	clear(m.gents)
 	for st, off := range b.marks {
 		if replay {
 			break
@@ -437,151 +428,472 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	return res, nil
 }
 
-// overMem is a member for an entity already over the cap.
-type overMem struct {
-	g      int32
-	m      MetricID
-	t      int64
-	member string
+// parallelOps is the smallest batch split among goroutines: below,
+// starting them costs more than it saves.
+const parallelOps = 1 << 15
+
+// chunkWork is about how much work (operations, see groupWork) the
+// appliers take at a time: chunks small enough that one applier held up
+// (by the garbage collector, say) leaves the rest to the others.
+const chunkWork = 4096
+
+// groupWork is the work of a group: its operations plus a view.
+func groupWork(ops int32) int32 { return ops + 8 }
+
+// applyGroups applies b's operations and finishes its entities.
+//
+// Operations are applied entity by entity (a counting sort by group), and
+// each entity is finished (over-cap picks, view, trim) right after its
+// operations: its state is then fetched from memory once, not once per
+// operation and again for the view. Every update is a sum or a maximum,
+// so order does not matter; lateness was judged in batch order before.
+//
+// Entities are independent (each is one group, and its operations, view
+// and trim touch only its own state), so a large batch is shared by up to
+// GOMAXPROCS goroutines: each counts and copies into group order a slice
+// of the operations, then they take chunks of groups in turn.
+func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) {
+	ng, nops := len(b.groups), len(b.ops)
+	n := 1
+	if nops >= m.parOps {
+		n = m.par
+		if n <= 0 {
+			n = min(runtime.GOMAXPROCS(0), maxAppliers)
+		}
+		n = max(1, min(n, ng))
+	}
+	for i := range n {
+		m.worker(i)
+	}
+	ws := m.ws[:n]
+	share := func(i int) (lo, hi int) { return nops * i / n, nops * (i + 1) / n }
+	m.each(ws, func(i int, w *applier) {
+		lo, hi := share(i)
+		w.count(b, lo, hi)
+	})
+	// Group g's operations go to sorted[beg[g]:beg[g+1]], applier i's
+	// share of them from ws[i].cnt[g] on.
+	beg := slices.Grow(m.beg[:0], ng+1)[:ng+1]
+	chunks := append(m.chunks[:0], 0)
+	at, work := int32(0), int32(0)
+	for g := range ng {
+		beg[g] = at
+		for _, w := range ws {
+			c := w.cnt[g]
+			w.cnt[g] = at
+			at += c
+		}
+		if work += groupWork(at - beg[g]); work >= int32(m.chunk) && n > 1 {
+			chunks, work = append(chunks, int32(g+1)), 0
+		}
+	}
+	beg[ng] = at
+	if chunks[len(chunks)-1] != int32(ng) {
+		chunks = append(chunks, int32(ng))
+	}
+	m.beg, m.chunks = beg, chunks
+	m.sorted = slices.Grow(m.sorted[:0], nops)[:nops]
+	m.each(ws, func(i int, w *applier) {
+		lo, hi := share(i)
+		w.scatter(b, replay, lo, hi)
+	})
+	var next atomic.Int32
+	m.each(ws, func(_ int, w *applier) {
+		for c := int(next.Add(1)); c < len(chunks); c = int(next.Add(1)) {
+			w.apply(b, res, views, chunks[c-1], chunks[c])
+		}
+		w.over = w.over[:0]
+	})
 }
 
-// putOver adds, per entity already over the cap, the newest cap of the
-// batch's members (newest time per member; ties: member descending) to the
-// exact set, as RedisStore sends them: the others would be trimmed right
-// away and are in the HyperLogLogs already.
-func (m *Memory) putOver() {
-	if len(m.over) == 0 {
+// each runs f for every applier, the last on this goroutine, and waits.
+func (m *Memory) each(ws []*applier, f func(i int, w *applier)) {
+	var wg sync.WaitGroup
+	for i, w := range ws[:len(ws)-1] {
+		wg.Go(func() { f(i, w) })
+	}
+	f(len(ws)-1, ws[len(ws)-1])
+	wg.Wait()
+}
+
+// maxAppliers bounds the goroutines of one Apply: memory bandwidth, not
+// cores, limits it beyond a few.
+const maxAppliers = 4
+
+// worker returns the i-th applier.
+func (m *Memory) worker(i int) *applier {
+	for len(m.ws) <= i {
+		m.ws = append(m.ws, &applier{m: m})
+	}
+	return m.ws[i]
+}
+
+// applier is one goroutine's part of an Apply: it counts and copies into
+// group order a share of the operations, then applies chunks of groups and
+// finishes their entities. It holds the scratch memory this needs, reused
+// from Apply to Apply.
+type applier struct {
+	m      *Memory
+	scores []int64
+	over   []overMem
+	run    []overMem
+	picked []mkey
+	merge  hllMerge
+	// memo and hmemo remember the last bucket per tier (tier.seq) and per
+	// HyperLogLog resolution (index in cmetric.hllRes).
+	memo, hmemo []bucketMemo
+	pend        []pendAdd
+	sl          viewSlabs
+	added       []int32 // groups whose entity this applier made
+	cnt         []int32 // per group: count, then where this applier copies its next operation
+}
+
+// count counts the groups of operations [lo, hi) into cnt.
+func (w *applier) count(b *Batch, lo, hi int) {
+	cnt := slices.Grow(w.cnt[:0], len(b.groups))[:len(b.groups)]
+	clear(cnt)
+	for i := lo; i < hi; i++ {
+		cnt[b.ops[i].g]++
+	}
+	w.cnt = cnt
+}
+
+// scatter copies operations [lo, hi) into group order, each group's from
+// cnt[g] on: writes, which do not stall like reads from all over the
+// batch would. Late operations and touches become empty touches. Members
+// are hashed here, where the reads of their bytes (mostly cache misses)
+// overlap.
+func (w *applier) scatter(b *Batch, replay bool, lo, hi int) {
+	sorted, cnt, late := w.m.sorted, w.cnt, w.m.p.late
+	for i := lo; i < hi; i++ {
+		op := &b.ops[i]
+		o := &sorted[cnt[op.g]]
+		cnt[op.g]++
+		switch {
+		case replay || late[i] || op.kind == opTouch:
+			*o = mop{kind: opTouch}
+		case op.kind == opAdd:
+			*o = mop{t: op.t, x: math.Float64bits(op.delta), m: op.m, kind: opAdd}
+		default:
+			*o = mop{t: op.t, x: murmur64a(op.member, hllSeed), i: int32(i), m: op.m, kind: opMember}
+		}
+	}
+}
+
+// apply applies the operations of groups [lo, hi) and finishes their
+// entities, filling their views.
+func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
+	m, s, p := w.m, w.m.s, &w.m.p
+	sorted, beg := m.sorted, m.beg
+	for gi := lo; gi < hi; gi++ {
+		g := &b.groups[gi]
+		e := m.ents[g.f][g.entity]
+		if e == nil && p.gAt[gi] != noTime {
+			e = m.newEnt(&s.fams[g.f], len(m.mf[g.f].dis))
+			w.added = append(w.added, gi)
+		}
+		m.gents[gi] = e
+	}
+	for gi := lo; gi < hi; gi++ {
+		e := m.gents[gi]
+		fi := b.groups[gi].f
+		f := &s.fams[fi]
+		memo := memoFor(&w.memo, f.ntiers)
+		pend := w.pendFor(f.ntiers)
+		dord := m.mf[fi].dord
+		for k := beg[gi]; k < beg[gi+1]; k++ {
+			op := &sorted[k]
+			if op.kind == opTouch {
+				continue
+			}
+			e.at = max(e.at, op.t)
+			cm := &f.metrics[op.m]
+			if op.kind == opAdd {
+				delta := math.Float64frombits(op.x)
+				if cm.Kind != Count {
+					for j := range cm.tiers {
+						t := &cm.tiers[j]
+						e.add(t, memo[t.seq].of(op.t, t.res), delta)
+					}
+					continue
+				}
+				d := math.Trunc(delta)
+				for j := range cm.tiers {
+					t := &cm.tiers[j]
+					i := memo[t.seq].of(op.t, t.res)
+					if pa := &pend[t.seq]; pa.on && pa.i == i {
+						pa.d += d
+					} else {
+						if pa.on {
+							e.add(t, pa.i, pa.d)
+						}
+						*pa = pendAdd{i, d, true}
+					}
+				}
+				continue
+			}
+			d := &e.dis[dord[op.m]]
+			if d.big {
+				w.pfadd(cm, d, op.x, op.t)
+				// Decided when the entity is finished: only the batch's
+				// newest cap stay exact.
+				w.addOver(d, op.i, op.t, op.x)
+			} else {
+				d.put(op.x, b.ops[op.i].member, op.t)
+			}
+		}
+		for mi := range f.metrics {
+			for j := range f.metrics[mi].tiers {
+				t := &f.metrics[mi].tiers[j]
+				if pa := &pend[t.seq]; pa.on {
+					e.add(t, pa.i, pa.d)
+					pa.on = false
+				}
+			}
+		}
+		w.finish(b, gi, res, &views[gi])
+	}
+}
+
+// finish picks the over-cap members of group gi's entity, makes its view v
+// and trims its members, after its operations of the batch.
+func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
+	m, s := w.m, w.m.s
+	g := &b.groups[gi]
+	f := &s.fams[g.f]
+	mf := &m.mf[g.f]
+	e := m.gents[gi]
+	if e != nil {
+		for di := range e.dis {
+			if d := &e.dis[di]; d.ovLast != 0 {
+				w.putOver(b, d)
+			}
+		}
+	}
+	sl := &w.sl
+	res.views[gi] = v
+	at := int64(noTime)
+	if e != nil {
+		at = e.at
+	}
+	mvs := sl.metricViews(len(f.metrics))
+	s.newView(v, g.f, g.entity, at, mvs)
+	for mi := range f.metrics {
+		cm := &f.metrics[mi]
+		if cm.Kind == Distinct {
+			dv := sl.disView()
+			dv.evicted, dv.loaded = noTime, true
+			mvs[mi].dis = dv
+			if e == nil {
+				continue
+			}
+			d := &e.dis[mf.dord[mi]]
+			dv.evicted = d.evicted
+			live := at - cm.maxWin
+			n := 0
+			for i := range d.ms {
+				if d.ms[i].score > live {
+					n++
+				}
+			}
+			dv.members = sl.scored(n)[:0]
+			for i := range d.ms {
+				if sm := &d.ms[i]; sm.score > live {
+					dv.members = append(dv.members, scored{sm.member, sm.score})
+				}
+			}
+			continue
+		}
+		mvs[mi].tiers = sl.series(len(cm.tiers))
+		if e == nil {
+			continue
+		}
+		for j := range cm.tiers {
+			t := &cm.tiers[j]
+			hi := floorDiv(at, t.res)
+			first, vals := e.copyRun(t, hi-t.n+1, hi, &sl.floats)
+			mvs[mi].tiers[j] = series{first: first, vals: vals}
+		}
+	}
+	if e == nil {
 		return
 	}
-	ov := m.over
-	// m.over is in application order: grouped by entity, and in batch order
-	// within an entity (the counting sort in Apply is stable). A run in
-	// time order (the usual case) is walked from its end, so it stops as
-	// soon as cap distinct members are in instead of sorting the whole run:
-	// a busy entity brings thousands of members per Apply.
-	for i := 0; i < len(ov); {
-		j := i + 1
-		mixed := false
-		for j < len(ov) && ov[j].g == ov[i].g {
-			mixed = mixed || ov[j].m != ov[i].m
-			j++
+	// Estimates need the counts above (MinEvents), so they come last.
+	for di, mi := range mf.dis {
+		cm := &f.metrics[mi]
+		d := &e.dis[di]
+		if !d.big || d.hll == nil {
+			continue
 		}
-		if mixed {
-			slices.SortStableFunc(ov[i:j], func(a, b overMem) int { return cmp.Compare(a.m, b.m) })
-		}
-		for i < j {
-			k := i + 1
-			for k < j && ov[k].m == ov[i].m {
-				k++
+		dv := mvs[mi].dis
+		dv.est = make([]float64, len(cm.Windows))
+		for k, win := range cm.Windows {
+			dv.est[k] = -1
+			if !wantEstimate(v, cm, dv, win) {
+				continue
 			}
-			m.putRun(ov[i:k])
-			i = k
+			r := cm.hllRes[cm.winHLL[k]]
+			lo, hi := hllRange(at, win.Milliseconds(), r)
+			w.merge.reset()
+			hs := d.hll[cm.winHLL[k]]
+			for i := lo; i <= hi; i++ {
+				if sl := hs[i&int64(len(hs)-1)]; sl.idx == i {
+					w.merge.add(sl.h)
+				}
+			}
+			dv.est[k] = float64(w.merge.count())
 		}
 	}
-	clear(ov)
-	m.over = ov[:0]
+	// Trim distinct members after the view, as RedisStore does at the start
+	// of its next Apply from what it read in this one.
+	if m.p.gAt[gi] == noTime {
+		return
+	}
+	for di, mi := range mf.dis {
+		w.trim(&f.metrics[mi], &e.dis[di], e.at)
+	}
 }
 
-// putRun adds the newest cap members of one (entity, metric) run.
-func (m *Memory) putRun(run []overMem) {
-	d := &m.gents[run[0].g].dis[run[0].m]
-	picked := m.picked[:0]
-	defer func() {
-		clear(picked)
-		m.picked = picked[:0]
-	}()
+// mop is an operation as Apply copies it into group order: x is the
+// delta's bits (opAdd) or murmur64a(member, hllSeed) (opMember). It holds
+// no pointer, so the scattered writes that fill Memory.sorted need no
+// write barrier (which reads the old value: a cache miss per write while
+// the collector runs).
+type mop struct {
+	t    int64
+	x    uint64
+	i    int32 // index in Batch.ops (opMember): the member is read there when needed
+	m    MetricID
+	kind uint8
+}
+
+// overMem is a member for an entity already over the cap: the operation
+// Batch.ops[i] (its member has hash h). prev chains the members of one
+// (entity, metric) newest first: 1 + the index in applier.over of the one
+// added before, 0 for the first.
+type overMem struct {
+	prev, i int32
+	t       int64
+	h       uint64
+}
+
+// addOver records a member of an entity already over the cap.
+func (w *applier) addOver(d *mdis, i int32, t int64, h uint64) {
+	if d.ovLast != 0 && t < d.ovT {
+		d.ovMixed = true
+	}
+	d.ovT = t
+	if len(w.over) == cap(w.over) {
+		w.over = slices.Grow(w.over, max(len(w.over), 256)) // double, see Batch.push
+	}
+	w.over = append(w.over, overMem{d.ovLast, i, t, h})
+	d.ovLast = int32(len(w.over))
+}
+
+// putOver adds the newest cap of the batch's members of an entity already
+// over the cap (newest time per member; ties: member descending) to the
+// exact set, as RedisStore sends them: the others would be trimmed right
+// away and are in the HyperLogLogs already.
+func (w *applier) putOver(b *Batch, d *mdis) {
+	capN := w.m.s.cap
+	ov, ops := w.over, b.ops
+	picked := w.picked[:0]
 	pick := func(o *overMem) {
-		if len(picked) < m.s.cap && !slices.Contains(picked, o.member) {
-			picked = append(picked, o.member)
-			d.put(o.member, o.t)
+		if len(picked) == capN {
+			return
 		}
-	}
-	inOrder := true
-	for i := 1; i < len(run); i++ {
-		if run[i].t < run[i-1].t {
-			inOrder = false
-			break
+		member := ops[o.i].member
+		for _, p := range picked {
+			if p.h == o.h && p.member == member {
+				return
+			}
 		}
+		picked = append(picked, mkey{o.h, member})
+		d.put(o.h, member, o.t)
 	}
-	if !inOrder {
+	run := w.run[:0]
+	if d.ovMixed {
 		// Newest first: a member's first occurrence carries its newest time.
+		for k := d.ovLast; k != 0; k = ov[k-1].prev {
+			run = append(run, ov[k-1])
+		}
 		slices.SortFunc(run, func(a, b overMem) int {
 			if c := cmp.Compare(b.t, a.t); c != 0 {
 				return c
 			}
-			return strings.Compare(b.member, a.member)
+			return strings.Compare(ops[b.i].member, ops[a.i].member)
 		})
-		for i := range run {
-			if len(picked) == m.s.cap {
-				return
-			}
+		for i := 0; i < len(run) && len(picked) < capN; i++ {
 			pick(&run[i])
 		}
-		return
+	} else {
+		// In time order (the usual case): walk from the newest, one time
+		// at a time (members descending among them), and stop as soon as
+		// cap members are in. A busy entity brings thousands of members
+		// per Apply.
+		for k := d.ovLast; k != 0 && len(picked) < capN; {
+			t := ov[k-1].t
+			run = run[:0]
+			for ; k != 0 && ov[k-1].t == t; k = ov[k-1].prev {
+				run = append(run, ov[k-1])
+			}
+			if len(run) > 1 {
+				slices.SortFunc(run, func(a, b overMem) int {
+					return strings.Compare(ops[b.i].member, ops[a.i].member)
+				})
+			}
+			for i := range run {
+				pick(&run[i])
+			}
+		}
 	}
-	for hi := len(run); hi > 0 && len(picked) < m.s.cap; {
-		// run[lo:hi] share one time: members descending among them.
-		lo := hi - 1
-		for lo > 0 && run[lo-1].t == run[hi-1].t {
-			lo--
-		}
-		tie := run[lo:hi]
-		if len(tie) > 1 {
-			slices.SortFunc(tie, func(a, b overMem) int { return strings.Compare(b.member, a.member) })
-		}
-		for i := range tie {
-			pick(&tie[i])
-		}
-		hi = lo
-	}
+	w.run = run[:0]
+	clear(picked)
+	w.picked = picked[:0]
+	d.ovLast, d.ovMixed = 0, false
 }
 
 // trim applies the cap and retention to one Distinct metric; see
 // distinctTrim for the rule shared with RedisStore.
-func (m *Memory) trim(cm *cmetric, d *mdis, at int64) {
-	if len(d.ms) <= m.s.cap && d.oldest > at-cm.maxWin {
+func (w *applier) trim(cm *cmetric, d *mdis, at int64) {
+	capN := w.m.s.cap
+	if len(d.ms) <= capN && d.oldest > at-cm.maxWin {
 		d.big = d.evicted > at-cm.maxWin
 		return // nothing to cut: the common case, kept cheap
 	}
-	scores := m.scores[:0]
-	for _, sm := range d.ms {
-		scores = append(scores, sm.score)
+	scores := w.scores[:0]
+	for i := range d.ms {
+		scores = append(scores, d.ms[i].score)
 	}
-	m.scores = scores
-	cut, evict := distinctTrim(scores, at, cm.maxWin, m.s.cap)
+	w.scores = scores
+	cut, evict := distinctTrim(scores, at, cm.maxWin, capN)
 	if evict {
 		if !d.big {
-			for _, sm := range d.ms {
-				d.pfadd(cm, sm.member, sm.score)
+			for i := range d.ms {
+				w.pfadd(cm, d, d.ms[i].h, d.ms[i].score)
 			}
 		}
 		d.evicted = max(d.evicted, cut)
 	}
 	if cut != noTime {
-		// Views hold copies, so the slice is filtered in place, and the
-		// index is updated rather than rebuilt.
+		// Views hold copies, so the slice is filtered in place and the
+		// index rebuilt.
 		kept := d.ms[:0]
 		d.oldest = math.MaxInt64
 		for _, sm := range d.ms {
 			if sm.score > cut {
-				if d.idx != nil {
-					d.idx[sm.member] = int32(len(kept))
-				}
 				kept = append(kept, sm)
 				d.oldest = min(d.oldest, sm.score)
-			} else if d.idx != nil {
-				delete(d.idx, sm.member)
 			}
 		}
 		clear(d.ms[len(kept):]) // let dropped member strings be collected
 		d.ms = kept
-		if cap(d.ms) > 4*max(len(d.ms), m.s.cap) {
+		if cap(d.ms) > 4*max(len(d.ms), capN) {
 			// Shrink after a burst, so the entity does not keep its peak.
-			d.ms = append([]scored(nil), d.ms...)
-			d.reindex()
-		} else if len(d.ms) <= mdisIndexAt {
-			d.idx = nil
+			d.ms = slices.Clone(d.ms)
+			d.tab = nil
 		}
+		d.reindex()
 	}
 	d.big = d.evicted > at-cm.maxWin
 }

@@ -2,6 +2,10 @@ package window
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -51,4 +55,141 @@ func TestMemorySweep(t *testing.T) {
 	if got, exact := v.Distinct(1, time.Minute); got != 1 || !exact {
 		t.Errorf("returning entity has %v distinct (exact %v), want 1 exact", got, exact)
 	}
+}
+
+// TestHLLLayouts: the sparse table and the dense registers it turns into
+// hold what Redis's registers hold (the maximum per register), so merged
+// estimates equal the estimate of plain registers, at every size across
+// the switch to dense.
+func TestHLLLayouts(t *testing.T) {
+	for _, n := range []int{0, 1, 5, 100, 2000, 3500, 20000} {
+		var h hll
+		var regs [hllRegs]uint8
+		for i := range n {
+			x := murmur64a("m"+strconv.Itoa(i*7919), hllSeed)
+			h.add(x)
+			h.add(x) // a repeat changes nothing
+			idx, val := hllPos(x)
+			regs[idx] = max(regs[idx], val)
+		}
+		var u hllMerge
+		u.add(&h)
+		if got, want := u.count(), hllCount(&regs); got != want {
+			t.Errorf("%d members: estimate %d, want %d", n, got, want)
+		}
+		set := 0
+		for _, v := range regs {
+			if v != 0 {
+				set++
+			}
+		}
+		// Dense once the sparse table would be more than 3/4 full at its
+		// largest.
+		if wantDense := set > 3*hllSparseMax/4; (h.dense != nil) != wantDense {
+			t.Errorf("%d members (%d registers): dense %v, want %v", n, set, h.dense != nil, wantDense)
+		}
+	}
+}
+
+// TestMemoryParallel: a batch split among goroutines gives exactly the
+// views and state of one applied by a single goroutine. The workload has
+// what the split must keep apart: several families and Distinct metrics,
+// Sum deltas (whose float sums depend on order), entities over a small
+// cap, equal and out-of-order times, late operations, touches and
+// retried batches.
+func TestMemoryParallel(t *testing.T) {
+	s := Schema{Families: []Family{
+		{Name: "ip", Metrics: []Metric{
+			{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute, time.Hour}, History: 6 * time.Hour, HistoryBucket: time.Hour},
+			{Name: "users", Kind: Distinct, Windows: []time.Duration{time.Minute, 10 * time.Minute}, MinEvents: 5},
+			{Name: "bytes", Kind: Sum, Windows: []time.Duration{time.Minute}},
+			{Name: "paths", Kind: Distinct, Windows: []time.Duration{10 * time.Minute}},
+		}},
+		{Name: "user", Metrics: []Metric{
+			{Name: "ips", Kind: Distinct, Windows: []time.Duration{time.Minute}, MinEvents: 1},
+			{Name: "n", Kind: Count, Windows: []time.Duration{5 * time.Minute}},
+		}},
+	}, DistinctCap: 6}
+	seq, err := NewMemory(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	par, _ := NewMemory(s)
+	par.par, par.parOps, par.chunk = 3, 1, 50
+	r := rand.New(rand.NewPCG(3, 4))
+	var b Batch
+	ms := int64(0)
+	for i := range 20000 {
+		ms += int64(r.IntN(40)) // equal times are common
+		at := t0.Add(time.Duration(ms) * time.Millisecond)
+		if r.IntN(10) == 0 {
+			at = at.Add(-time.Duration(r.IntN(200)) * time.Second) // out of order, some too late
+		}
+		ip := "ip" + strconv.Itoa(int(r.ExpFloat64()*5)%60)
+		user := "u" + strconv.Itoa(int(r.ExpFloat64()*20)%300)
+		switch r.IntN(12) {
+		case 0:
+			b.Touch(0, ip, at)
+		case 1:
+			b.Touch(1, user, at)
+		default:
+			b.Add(0, ip, 0, at, 1)
+			b.AddMember(0, ip, 1, at, user)
+			b.Add(0, ip, 2, at, r.Float64()*3)
+			b.AddMember(0, ip, 3, at, "/p/"+strconv.Itoa(r.IntN(30)))
+			b.AddMember(1, user, 0, at, ip)
+			b.Add(1, user, 1, at, 1)
+		}
+		b.MarkApplied("p0", int64(i))
+		if r.IntN(300) != 0 && b.Len() < 3000 {
+			continue
+		}
+		for try := range 1 + r.IntN(2) { // a second try is a retry: views only
+			want, err := seq.Apply(context.Background(), &b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := par.Apply(context.Background(), &b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w, g := renderResult(s, want), renderResult(s, got); w != g {
+				t.Fatalf("event %d, try %d: split batch gives\n%s\nwant\n%s", i, try, g, w)
+			}
+		}
+		b.Reset()
+	}
+	if seq.Late() == 0 || seq.Late() != par.Late() {
+		t.Errorf("Late: %d split, %d whole; want equal and > 0", par.Late(), seq.Late())
+	}
+}
+
+// renderResult writes out everything a detector can read from r's views.
+func renderResult(s Schema, r *Result) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "late=%d\n", r.Late())
+	for _, v := range r.Views() {
+		fmt.Fprintf(&sb, "%d %s at=%d", v.Family, v.Entity, v.At.UnixMilli())
+		for mi, m := range s.Families[v.Family].Metrics {
+			id := MetricID(mi)
+			for _, w := range append(m.Windows, 30*time.Second, 2*time.Hour) {
+				if m.Kind == Distinct {
+					n, exact := v.Distinct(id, w)
+					fmt.Fprintf(&sb, " %d/%v=%v/%v", mi, w, n, exact)
+				} else {
+					fmt.Fprintf(&sb, " %d/%v=%v", mi, w, v.Value(id, w))
+				}
+			}
+			if m.Kind == Distinct {
+				fmt.Fprintf(&sb, " members=%v", v.Members(id, 100))
+			}
+			if m.History > 0 {
+				start, _, vals := v.Series(id)
+				mean, std, n := v.Baseline(id, 2*time.Hour)
+				fmt.Fprintf(&sb, " series=%d/%v base=%v/%v/%d", start.UnixMilli(), vals, mean, std, n)
+			}
+		}
+		sb.WriteString("\n")
+	}
+	return sb.String()
 }
