@@ -263,6 +263,35 @@ var conformance = []struct {
 					}
 				}}},
 	}},
+	{"a member at or before the dropped mark is not counted exactly", Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
+		{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute}},
+		{Name: "users", Kind: Distinct, Windows: []time.Duration{time.Minute}, MinEvents: 1000},
+	}}}, DistinctCap: 4}, []step{
+		// u0..u9; the trim keeps u6..u9 and drops up to 5 s.
+		{ops: run(10, func(i int) []op {
+			return []op{mem("k", 1, sec(float64(i)), "u"+strconv.Itoa(i)), add("k", 0, sec(float64(i)), 1)}
+		})},
+		// u2 comes back with its old time (2 s, at or before the mark):
+		// it stays dropped, as it would if the trim had come after it.
+		// With several workers a trim cannot reach another worker's
+		// copy of a member; this rule gives the same count as if it did.
+		{ops: []op{mem("k", 1, sec(2), "u2"), mem("k", 1, sec(20), "x"), add("k", 0, sec(20), 1)},
+			checks: []check{distinct("k", 1, time.Minute, 5, 0, false),
+				func(t *testing.T, r *Result, _ Store) {
+					v, _ := r.View(0, "k")
+					if got := fmt.Sprint(v.Members(1, 10)); got != "[x u9 u8 u7 u6]" {
+						t.Errorf("Members = %s, want [x u9 u8 u7 u6]", got)
+					}
+				}}},
+		// A newer time brings it back.
+		{ops: []op{mem("k", 1, sec(21), "u2")},
+			checks: []check{func(t *testing.T, r *Result, _ Store) {
+				v, _ := r.View(0, "k")
+				if got := fmt.Sprint(v.Members(1, 10)); got != "[u2 x u9 u8 u7]" {
+					t.Errorf("Members = %s, want [u2 x u9 u8 u7]", got)
+				}
+			}}},
+	}},
 	{"series and baseline", ipSchema, []step{{
 		// Hours 0..4 hold 2, 4, 0, 6, 8 events; the current hour 5 holds 1.
 		ops: func() []op {

@@ -212,8 +212,13 @@ type mdis struct {
 
 const mdisIndexAt = 16
 
-// put records member (hash h) at time t.
+// put records member (hash h) at time t. A member at or before the
+// dropped mark is not kept exactly (RedisStore's rule: a worker's trim
+// cannot reach another worker's copy of a member, so no copy counts).
 func (d *mdis) put(h uint64, member string, t int64) {
+	if t <= d.evicted {
+		return
+	}
 	if d.tab != nil {
 		mask := uint32(len(d.tab) - 1)
 		i := uint32(h>>32) & mask
@@ -223,7 +228,7 @@ func (d *mdis) put(h uint64, member string, t int64) {
 				return
 			}
 		}
-		d.ms = append(d.ms, mmem{h, t, member})
+		d.ms = append(d.ms, mmem{h, t, strings.Clone(member)}) // not the whole log line it is part of
 		d.tab[i] = int32(len(d.ms))
 		if 2*len(d.ms) > len(d.tab) {
 			d.reindex()
@@ -238,7 +243,7 @@ func (d *mdis) put(h uint64, member string, t int64) {
 		if d.ms == nil {
 			d.ms = make([]mmem, 0, 4)
 		}
-		d.ms = append(d.ms, mmem{h, t, member})
+		d.ms = append(d.ms, mmem{h, t, strings.Clone(member)}) // not the whole log line it is part of
 		if len(d.ms) > mdisIndexAt {
 			d.reindex()
 		}

@@ -44,7 +44,7 @@ type cfamily struct {
 	Family
 	metrics  []cmetric
 	hasCount bool // family has a Count/Sum metric (needs the hash)
-	firstDis int  // first Distinct metric, -1 if none (its zset carries At)
+	firstDis int  // first Distinct metric, -1 if none
 	retain   int64
 	nslots   int64 // Memory: bucket slots of all tiers of all metrics
 	ntiers   int   // Memory: tiers of all metrics
