@@ -3,6 +3,7 @@ package window
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +118,48 @@ func TestRedisOldFieldsDeleted(t *testing.T) {
 	}
 	if got := v.Value(0, time.Minute); got != 2 {
 		t.Errorf("requests over 1m = %v, want 2", got)
+	}
+}
+
+// TestRedisTrimReachesOthers: a worker's trim (the entity went over the
+// cap) changes only its own state; it is written with the worker's next
+// Apply even when that batch does not touch the entity, so another worker
+// reading the entity then sees the trim and the dropped mark.
+func TestRedisTrimReachesOthers(t *testing.T) {
+	srv := testenv.Redis(t)
+	s := Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
+		{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute}},
+		{Name: "users", Kind: Distinct, Windows: []time.Duration{10 * time.Minute}, MinEvents: 1000},
+	}}}, DistinctCap: 4}
+	a, b := newRedisStore(t, srv, s), newRedisStore(t, srv, s)
+	ctx := context.Background()
+	apply := func(st *RedisStore, fill func(*Batch)) *View {
+		t.Helper()
+		var bt Batch
+		fill(&bt)
+		r, err := st.Apply(ctx, &bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := r.View(0, "x")
+		return v
+	}
+	v := apply(a, func(bt *Batch) {
+		for i := range 10 {
+			bt.Add(0, "x", 0, sec(float64(i)), 1)
+			bt.AddMember(0, "x", 1, sec(float64(i)), "u"+strconv.Itoa(i))
+		}
+	})
+	if n, exact := v.Distinct(1, 10*time.Minute); n != 10 || !exact {
+		t.Fatalf("before the trim: %v exact=%v, want 10 exact", n, exact)
+	}
+	// a's next batch is about another entity; it still writes x's trim.
+	apply(a, func(bt *Batch) { bt.Add(0, "y", 0, sec(11), 1) })
+	v = apply(b, func(bt *Batch) { bt.Touch(0, "x", sec(11)) })
+	if n, exact := v.Distinct(1, 10*time.Minute); n != 4 || exact {
+		t.Errorf("another worker after the trim: %v exact=%v, want 4 (the cap) not exact", n, exact)
+	}
+	if got := strings.Join(v.Members(1, 10), " "); got != "u9 u8 u7 u6" {
+		t.Errorf("members = %s, want u9 u8 u7 u6", got)
 	}
 }
