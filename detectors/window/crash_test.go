@@ -220,51 +220,44 @@ func TestCrashReplay(t *testing.T) {
 	compareSnaps(t, want, snapshot(t, b.st, evs))
 }
 
+// TestRebalanceBetweenWorkers: two workers each consume one partition,
+// then one of them takes over the other's partition from its last commit;
+// the windows must equal one uninterrupted store's. With entities far over
+// the distinct cap, the two workers' trims and dropped marks must merge to
+// what one store holds too.
 func TestRebalanceBetweenWorkers(t *testing.T) {
-	evs := genEvents(3000, 20, 40, false)
 	// Each worker has its own watermark; a long Lateness keeps the test
 	// about offsets rather than about watermarks drifting between workers.
-	s := crashSchema
-	s.Lateness = time.Hour
-	want := memoryRun(t, s, evs, 100)
-	srv := testenv.Redis(t)
-	a := newWorker(t, newRedisStore(t, srv, s), []string{"p0"})
-	b := newWorker(t, newRedisStore(t, srv, s), []string{"p1"})
-	half := evs[:1500]
-	for i := 0; i < len(half); i += 300 {
-		chunk := half[i:min(i+300, len(half))]
-		a.feed(t, after(chunk, nil, "p0"), 50)
-		b.feed(t, after(chunk, nil, "p1"), 50)
+	exact := crashSchema
+	exact.Lateness = time.Hour
+	for _, tc := range []struct {
+		name       string
+		ips, users int
+		s          Schema
+	}{
+		{"exact", 20, 40, exact},
+		{"over the cap", 5, 200, Schema{Families: ipSchema.Families, DistinctCap: 8, Lateness: time.Hour}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			evs := genEvents(3000, tc.ips, tc.users, false)
+			want := memoryRun(t, tc.s, evs, 100)
+			srv := testenv.Redis(t)
+			a := newWorker(t, newRedisStore(t, srv, tc.s), []string{"p0"})
+			b := newWorker(t, newRedisStore(t, srv, tc.s), []string{"p1"})
+			half := evs[:1500]
+			for i := 0; i < len(half); i += 300 {
+				chunk := half[i:min(i+300, len(half))]
+				a.feed(t, after(chunk, nil, "p0"), 50)
+				b.feed(t, after(chunk, nil, "p1"), 50)
+			}
+			// p1 moves to worker a; b is gone with uncommitted batches applied.
+			a2 := newWorker(t, a.st, []string{"p1"})
+			a2.feed(t, after(evs, b.committed, "p1"), 70)
+			a2.applied = map[string]int64{}
+			a2.feed(t, after(evs[1500:], nil, "p0"), 70)
+			compareSnaps(t, want, snapshot(t, a.st, evs))
+		})
 	}
-	// p1 moves to worker a; b is gone with uncommitted batches applied.
-	a2 := newWorker(t, a.st, []string{"p1"})
-	a2.feed(t, after(evs, b.committed, "p1"), 70)
-	a2.applied = map[string]int64{}
-	a2.feed(t, after(evs[1500:], nil, "p0"), 70)
-	compareSnaps(t, want, snapshot(t, a.st, evs))
-}
-
-// TestRebalanceOverCap: the same as TestRebalanceBetweenWorkers with
-// entities far over the distinct cap, so trims and dropped marks of two
-// workers' fields must merge to what one uninterrupted store holds.
-func TestRebalanceOverCap(t *testing.T) {
-	evs := genEvents(3000, 5, 200, false)
-	s := Schema{Families: ipSchema.Families, DistinctCap: 8, Lateness: time.Hour}
-	want := memoryRun(t, s, evs, 100)
-	srv := testenv.Redis(t)
-	a := newWorker(t, newRedisStore(t, srv, s), []string{"p0"})
-	b := newWorker(t, newRedisStore(t, srv, s), []string{"p1"})
-	half := evs[:1500]
-	for i := 0; i < len(half); i += 300 {
-		chunk := half[i:min(i+300, len(half))]
-		a.feed(t, after(chunk, nil, "p0"), 50)
-		b.feed(t, after(chunk, nil, "p1"), 50)
-	}
-	a2 := newWorker(t, a.st, []string{"p1"})
-	a2.feed(t, after(evs, b.committed, "p1"), 70)
-	a2.applied = map[string]int64{}
-	a2.feed(t, after(evs[1500:], nil, "p0"), 70)
-	compareSnaps(t, want, snapshot(t, a.st, evs))
 }
 
 // TestRedisRestart kills Redis between batches. The server runs without
