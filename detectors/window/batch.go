@@ -1,6 +1,7 @@
 package window
 
 import (
+	"math"
 	"slices"
 	"time"
 )
@@ -21,14 +22,23 @@ const (
 	opTouch
 )
 
+// bop is one operation: 24 bytes and no pointer, so a batch's operations
+// are written with plain stores (no write barrier) and the collector does
+// not scan them. x is the delta's bits (opAdd) or the member's index in
+// Batch.members (opMember).
 type bop struct {
-	g      int32
-	kind   uint8
-	m      MetricID
-	t      int64 // unix ms
-	delta  float64
-	member string
+	t    int64 // unix ms
+	x    uint64
+	g    int32
+	kind uint8
+	m    MetricID
 }
+
+// delta is an opAdd's delta.
+func (o *bop) delta() float64 { return math.Float64frombits(o.x) }
+
+// member is an opMember's member.
+func (b *Batch) member(o *bop) string { return b.members[o.x] }
 
 // Batch accumulates operations for one Apply. The zero value is ready;
 // Reset makes it reusable without giving back its memory. Operations are
@@ -44,7 +54,10 @@ type Batch struct {
 	last   int32
 	groups []bgroup
 	ops    []bop
-	marks  map[string]int64
+	// members holds the members of opMember operations, apart from the
+	// operations so that those hold no pointer.
+	members []string
+	marks   map[string]int64
 }
 
 func (b *Batch) group(f FamilyID, entity string) int32 {
@@ -88,12 +101,16 @@ func (b *Batch) push(op bop) {
 
 // Add adds delta to a Count or Sum metric at event time t.
 func (b *Batch) Add(f FamilyID, entity string, m MetricID, t time.Time, delta float64) {
-	b.push(bop{g: b.group(f, entity), kind: opAdd, m: m, t: t.UnixMilli(), delta: delta})
+	b.push(bop{g: b.group(f, entity), kind: opAdd, m: m, t: t.UnixMilli(), x: math.Float64bits(delta)})
 }
 
 // AddMember records member for a Distinct metric at event time t.
 func (b *Batch) AddMember(f FamilyID, entity string, m MetricID, t time.Time, member string) {
-	b.push(bop{g: b.group(f, entity), kind: opMember, m: m, t: t.UnixMilli(), member: member})
+	if len(b.members) == cap(b.members) {
+		b.members = slices.Grow(b.members, max(len(b.members), 256)) // double, see push
+	}
+	b.members = append(b.members, member)
+	b.push(bop{g: b.group(f, entity), kind: opMember, m: m, t: t.UnixMilli(), x: uint64(len(b.members) - 1)})
 }
 
 // Touch asks for the entity's view without changing it. t is not used for
@@ -124,8 +141,9 @@ func (b *Batch) Reset() {
 	}
 	clear(b.marks)
 	b.last = 0
-	clear(b.ops) // let member strings be collected
 	b.ops = b.ops[:0]
+	clear(b.members) // let member strings be collected
+	b.members = b.members[:0]
 	clear(b.groups)
 	b.groups = b.groups[:0]
 }

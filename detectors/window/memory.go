@@ -578,9 +578,9 @@ func (w *applier) scatter(b *Batch, replay bool, lo, hi int) {
 		case replay || late[i] || op.kind == opTouch:
 			*o = mop{kind: opTouch}
 		case op.kind == opAdd:
-			*o = mop{t: op.t, x: math.Float64bits(op.delta), m: op.m, kind: opAdd}
+			*o = mop{t: op.t, x: op.x, m: op.m, kind: opAdd}
 		default:
-			*o = mop{t: op.t, x: murmur64a(op.member, hllSeed), i: int32(i), m: op.m, kind: opMember}
+			*o = mop{t: op.t, x: murmur64a(b.members[op.x], hllSeed), i: int32(op.x), m: op.m, kind: opMember}
 		}
 	}
 }
@@ -644,7 +644,7 @@ func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
 				// newest cap stay exact.
 				w.addOver(d, op.i, op.t, op.x)
 			} else {
-				d.put(op.x, b.ops[op.i].member, op.t)
+				d.put(op.x, b.members[op.i], op.t)
 			}
 		}
 		for mi := range f.metrics {
@@ -767,13 +767,13 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 type mop struct {
 	t    int64
 	x    uint64
-	i    int32 // index in Batch.ops (opMember): the member is read there when needed
+	i    int32 // index in Batch.members (opMember): the member is read there when needed
 	m    MetricID
 	kind uint8
 }
 
 // overMem is a member for an entity already over the cap: the operation
-// Batch.ops[i] (its member has hash h). prev chains the members of one
+// Batch.members[i] (its hash is h). prev chains the members of one
 // (entity, metric) newest first: 1 + the index in applier.over of the one
 // added before, 0 for the first.
 type overMem struct {
@@ -801,13 +801,13 @@ func (w *applier) addOver(d *mdis, i int32, t int64, h uint64) {
 // away and are in the HyperLogLogs already.
 func (w *applier) putOver(b *Batch, d *mdis) {
 	capN := w.m.s.cap
-	ov, ops := w.over, b.ops
+	ov, mems := w.over, b.members
 	picked := w.picked[:0]
 	pick := func(o *overMem) {
 		if len(picked) == capN {
 			return
 		}
-		member := ops[o.i].member
+		member := mems[o.i]
 		for _, p := range picked {
 			if p.h == o.h && p.member == member {
 				return
@@ -826,7 +826,7 @@ func (w *applier) putOver(b *Batch, d *mdis) {
 			if c := cmp.Compare(b.t, a.t); c != 0 {
 				return c
 			}
-			return strings.Compare(ops[b.i].member, ops[a.i].member)
+			return strings.Compare(mems[b.i], mems[a.i])
 		})
 		for i := 0; i < len(run) && len(picked) < capN; i++ {
 			pick(&run[i])
@@ -844,7 +844,7 @@ func (w *applier) putOver(b *Batch, d *mdis) {
 			}
 			if len(run) > 1 {
 				slices.SortFunc(run, func(a, b overMem) int {
-					return strings.Compare(ops[b.i].member, ops[a.i].member)
+					return strings.Compare(mems[b.i], mems[a.i])
 				})
 			}
 			for i := range run {
