@@ -177,11 +177,14 @@ type hslot struct {
 // mmem is a member of a Distinct metric with its newest event time. h is
 // murmur64a(member, hllSeed): compared before the member, so a lookup
 // reads the set's own memory and not every member's bytes, and it is the
-// member's HyperLogLog position once the entity goes over the cap.
+// member's HyperLogLog position once the entity goes over the cap. The
+// member's bytes are mdis.buf[off:off+n]: a member set holds no pointer,
+// so the collector neither scans it nor marks a string per member, and a
+// new member costs no allocation of its own.
 type mmem struct {
 	h      uint64
 	score  int64 // unix ms of the member's newest event
-	member string
+	off, n uint32
 }
 
 // mkey is a member with its hash.
@@ -195,6 +198,9 @@ type mkey struct {
 // faster than anything else), indexed by a hash table only while large.
 type mdis struct {
 	ms []mmem
+	// buf holds the members' bytes. It is only appended to and replaced,
+	// never written over: views hold strings into it (see str).
+	buf []byte
 	// tab is an open-addressing table over ms, probed from the member's
 	// hash: 1 + index in ms, 0 for empty. At most half full; nil while
 	// len(ms) <= mdisIndexAt.
@@ -223,19 +229,19 @@ func (d *mdis) put(h uint64, member string, t int64) {
 		mask := uint32(len(d.tab) - 1)
 		i := uint32(h>>32) & mask
 		for ; d.tab[i] != 0; i = (i + 1) & mask {
-			if x := &d.ms[d.tab[i]-1]; x.h == h && x.member == member {
+			if x := &d.ms[d.tab[i]-1]; x.h == h && d.is(x, member) {
 				x.score = max(x.score, t)
 				return
 			}
 		}
-		d.ms = append(d.ms, mmem{h, t, strings.Clone(member)}) // not the whole log line it is part of
+		d.ms = append(d.ms, d.keep(h, member, t))
 		d.tab[i] = int32(len(d.ms))
 		if 2*len(d.ms) > len(d.tab) {
 			d.reindex()
 		}
 	} else {
 		for i := range d.ms {
-			if x := &d.ms[i]; x.h == h && x.member == member {
+			if x := &d.ms[i]; x.h == h && d.is(x, member) {
 				x.score = max(x.score, t)
 				return
 			}
@@ -243,12 +249,38 @@ func (d *mdis) put(h uint64, member string, t int64) {
 		if d.ms == nil {
 			d.ms = make([]mmem, 0, 4)
 		}
-		d.ms = append(d.ms, mmem{h, t, strings.Clone(member)}) // not the whole log line it is part of
+		d.ms = append(d.ms, d.keep(h, member, t))
 		if len(d.ms) > mdisIndexAt {
 			d.reindex()
 		}
 	}
 	d.oldest = min(d.oldest, t)
+}
+
+// keep copies member's bytes into buf (not the whole log line it may be
+// part of) and returns its record.
+func (d *mdis) keep(h uint64, member string, t int64) mmem {
+	if d.buf == nil {
+		d.buf = make([]byte, 0, max(64, len(member)))
+	}
+	off := len(d.buf)
+	d.buf = append(d.buf, member...)
+	return mmem{h: h, score: t, off: uint32(off), n: uint32(len(member))}
+}
+
+// is reports whether x's member is member.
+func (d *mdis) is(x *mmem, member string) bool {
+	return string(d.buf[x.off:x.off+x.n]) == member
+}
+
+// str is x's member. It shares buf's bytes, which are never written over
+// (put only appends, trim moves kept members to a new buf), so the string
+// stays valid, and keeps the old buf alive, as long as a view holds it.
+func (d *mdis) str(x *mmem) string {
+	if x.n == 0 {
+		return ""
+	}
+	return unsafe.String(&d.buf[x.off], int(x.n))
 }
 
 // reindex rebuilds tab for the members in ms.
@@ -704,7 +736,7 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 			dv.members = sl.scored(n)[:0]
 			for i := range d.ms {
 				if sm := &d.ms[i]; sm.score > live {
-					dv.members = append(dv.members, scored{sm.member, sm.score})
+					dv.members = append(dv.members, scored{d.str(sm), sm.score})
 				}
 			}
 			continue
@@ -885,18 +917,31 @@ func (w *applier) trim(cm *cmetric, d *mdis, at int64) {
 		// index rebuilt.
 		kept := d.ms[:0]
 		d.oldest = math.MaxInt64
+		nb := 0
 		for _, sm := range d.ms {
 			if sm.score > cut {
 				kept = append(kept, sm)
 				d.oldest = min(d.oldest, sm.score)
+				nb += int(sm.n)
 			}
 		}
-		clear(d.ms[len(kept):]) // let dropped member strings be collected
 		d.ms = kept
 		if cap(d.ms) > 4*max(len(d.ms), capN) {
 			// Shrink after a burst, so the entity does not keep its peak.
 			d.ms = slices.Clone(d.ms)
 			d.tab = nil
+		}
+		if len(d.buf) > 2*nb+64 {
+			// Mostly dropped members' bytes: move the kept ones to a new
+			// buf (the old one is never written over, views may hold it).
+			buf := make([]byte, 0, 2*nb+64)
+			for i := range d.ms {
+				x := &d.ms[i]
+				off := len(buf)
+				buf = append(buf, d.buf[x.off:x.off+x.n]...)
+				x.off = uint32(off)
+			}
+			d.buf = buf
 		}
 		d.reindex()
 	}
