@@ -193,3 +193,58 @@ func renderResult(s Schema, r *Result) string {
 	}
 	return sb.String()
 }
+
+// TestMemoryViewsOutliveApplies: a Result stays what it was after later
+// Applies change, trim and re-pack the same entities (views share member
+// bytes with the store, which must never write over them).
+func TestMemoryViewsOutliveApplies(t *testing.T) {
+	s := Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
+		{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute}},
+		{Name: "users", Kind: Distinct, Windows: []time.Duration{time.Minute, 10 * time.Minute}},
+	}}}, DistinctCap: 5}
+	tests := []struct {
+		name string
+		par  int // appliers; 0: one
+	}{{"one applier", 0}, {"split", 3}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := NewMemory(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.par > 0 {
+				m.par, m.parOps, m.chunk = tc.par, 1, 20
+			}
+			r := rand.New(rand.NewPCG(5, 6))
+			type kept struct {
+				res  *Result
+				text string
+			}
+			var all []kept
+			var b Batch
+			for i := range 4000 {
+				at := t0.Add(time.Duration(i) * 700 * time.Millisecond)
+				ip := "ip" + strconv.Itoa(r.IntN(4))
+				// Members of varied lengths, most seen once: sets go over
+				// the cap and their bytes are re-packed on trims.
+				user := strings.Repeat("u", 1+r.IntN(12)) + strconv.Itoa(r.IntN(400))
+				b.Add(0, ip, 0, at, 1)
+				b.AddMember(0, ip, 1, at, user)
+				if b.Len() < 40 {
+					continue
+				}
+				res, err := m.Apply(context.Background(), &b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, kept{res, renderResult(s, res)})
+				b.Reset()
+			}
+			for i, k := range all {
+				if got := renderResult(s, k.res); got != k.text {
+					t.Fatalf("result %d of %d changed after later Applies:\n%s\nwas\n%s", i, len(all), got, k.text)
+				}
+			}
+		})
+	}
+}
