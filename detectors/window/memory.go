@@ -273,14 +273,15 @@ func (d *mdis) is(x *mmem, member string) bool {
 	return string(d.buf[x.off:x.off+x.n]) == member
 }
 
-// str is x's member. It shares buf's bytes, which are never written over
-// (put only appends, trim moves kept members to a new buf), so the string
-// stays valid, and keeps the old buf alive, as long as a view holds it.
-func (d *mdis) str(x *mmem) string {
+// memberStr is x's member in buf (an mdis.buf), sharing its bytes: they
+// are never written over (put only appends, trim moves kept members to a
+// new buf), so the string stays valid, and keeps the old buf alive, as
+// long as a view holds it.
+func memberStr(buf []byte, x *mmem) string {
 	if x.n == 0 {
 		return ""
 	}
-	return unsafe.String(&d.buf[x.off], int(x.n))
+	return unsafe.String(&buf[x.off], int(x.n))
 }
 
 // reindex rebuilds tab for the members in ms.
@@ -733,10 +734,10 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 					n++
 				}
 			}
-			dv.members = sl.scored(n)[:0]
+			dv.mm, dv.buf = sl.mmems(n)[:0], d.buf
 			for i := range d.ms {
 				if sm := &d.ms[i]; sm.score > live {
-					dv.members = append(dv.members, scored{d.str(sm), sm.score})
+					dv.mm = append(dv.mm, *sm)
 				}
 			}
 			continue
