@@ -102,7 +102,7 @@ type viewSlabs struct {
 	sers   []series
 	dvs    []disView
 	scs    []scored
-	mms    []mmem
+	mms    []vmem
 	is     []int
 }
 
@@ -110,7 +110,7 @@ func (sl *viewSlabs) ints(n int) []int               { return takeFrom(&sl.is, n
 func (sl *viewSlabs) metricViews(n int) []metricView { return takeFrom(&sl.mvs, n, 1024) }
 func (sl *viewSlabs) series(n int) []series          { return takeFrom(&sl.sers, n, 1024) }
 func (sl *viewSlabs) scored(n int) []scored          { return takeFrom(&sl.scs, n, 2048) }
-func (sl *viewSlabs) mmems(n int) []mmem             { return takeFrom(&sl.mms, n, 2048) }
+func (sl *viewSlabs) mmems(n int) []vmem             { return takeFrom(&sl.mms, n, 2048) }
 func (sl *viewSlabs) disView() *disView              { return &takeFrom(&sl.dvs, 1, 512)[0] }
 
 // giveBack returns the last n floats taken, unused.

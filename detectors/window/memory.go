@@ -273,15 +273,21 @@ func (d *mdis) is(x *mmem, member string) bool {
 	return string(d.buf[x.off:x.off+x.n]) == member
 }
 
-// memberStr is x's member in buf (an mdis.buf), sharing its bytes: they
+// vmem is a member in a view: an mmem without its hash.
+type vmem struct {
+	score  int64
+	off, n uint32
+}
+
+// memberStr is the member at buf[off:off+n] (an mdis.buf), sharing its bytes: they
 // are never written over (put only appends, trim moves kept members to a
 // new buf), so the string stays valid, and keeps the old buf alive, as
 // long as a view holds it.
-func memberStr(buf []byte, x *mmem) string {
-	if x.n == 0 {
+func memberStr(buf []byte, off, n uint32) string {
+	if n == 0 {
 		return ""
 	}
-	return unsafe.String(&buf[x.off], int(x.n))
+	return unsafe.String(&buf[off], int(n))
 }
 
 // reindex rebuilds tab for the members in ms.
@@ -737,7 +743,7 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 			dv.mm, dv.buf = sl.mmems(n)[:0], d.buf
 			for i := range d.ms {
 				if sm := &d.ms[i]; sm.score > live {
-					dv.mm = append(dv.mm, *sm)
+					dv.mm = append(dv.mm, vmem{sm.score, sm.off, sm.n})
 				}
 			}
 			continue

@@ -64,7 +64,7 @@ type disView struct {
 	// member bytes instead (mm into buf, see mdis.str): copies without
 	// pointers, which the collector does not scan. Members makes strings
 	// of them the first time it is called.
-	mm      []mmem
+	mm      []vmem
 	buf     []byte
 	loaded  bool // kept for Memory's views; every view holds its members
 	sorted  bool
@@ -186,7 +186,7 @@ func (v *View) Members(m MetricID, max int) []string {
 		if d := mv.dis; d.mm != nil {
 			d.members = make([]scored, len(d.mm))
 			for i := range d.mm {
-				d.members[i] = scored{memberStr(d.buf, &d.mm[i]), d.mm[i].score}
+				d.members[i] = scored{memberStr(d.buf, d.mm[i].off, d.mm[i].n), d.mm[i].score}
 			}
 			d.mm = nil
 		}
