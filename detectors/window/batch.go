@@ -1,6 +1,7 @@
 package window
 
 import (
+	"hash/maphash"
 	"math"
 	"slices"
 	"time"
@@ -14,6 +15,7 @@ type gkey struct {
 type bgroup struct {
 	f      FamilyID
 	entity string
+	h      uint64 // hash of (f, entity) in Batch.tab
 }
 
 const (
@@ -45,10 +47,12 @@ func (b *Batch) member(o *bop) string { return b.members[o.x] }
 // aggregated per (family, entity) when applied, so many events on one
 // entity become one update. A Batch is not safe for concurrent use.
 type Batch struct {
-	// idx finds a group per family: a string-keyed map per family hashes
-	// the entity alone (the runtime's fast string path), where one map
-	// keyed by (family, entity) would hash a struct.
-	idx []map[string]int32
+	// tab finds a group: open addressing over 1 + index in groups (0:
+	// empty), at most half full, probed from the group's hash. Its probes
+	// read 4-byte slots and compare the stored hash before the entity,
+	// where a map[string]int32 per family read 24-byte slots.
+	tab  []int32
+	seed maphash.Seed
 	// last is the group of the previous call + 1 (0: none): callers add
 	// several operations per entity in a row, so most calls skip the map.
 	last   int32
@@ -72,21 +76,38 @@ func (b *Batch) group(f FamilyID, entity string) int32 {
 }
 
 func (b *Batch) lookup(f FamilyID, entity string) int32 {
-	for int(f) >= len(b.idx) {
-		b.idx = append(b.idx, nil)
+	if b.tab == nil {
+		b.seed = maphash.MakeSeed()
+		b.tab = make([]int32, 256)
 	}
-	idx := b.idx[f]
-	if idx == nil {
-		idx = make(map[string]int32)
-		b.idx[f] = idx
+	h := maphash.String(b.seed, entity) ^ uint64(f)*0x9e3779b97f4a7c15
+	mask := uint64(len(b.tab) - 1)
+	i := h & mask
+	for ; b.tab[i] != 0; i = (i + 1) & mask {
+		if g := &b.groups[b.tab[i]-1]; g.h == h && g.f == f && g.entity == entity {
+			return b.tab[i] - 1
+		}
 	}
-	g, ok := idx[entity]
-	if !ok {
-		g = int32(len(b.groups))
-		b.groups = append(b.groups, bgroup{f: f, entity: entity})
-		idx[entity] = g
+	g := int32(len(b.groups))
+	b.groups = append(b.groups, bgroup{f: f, entity: entity, h: h})
+	b.tab[i] = g + 1
+	if 2*len(b.groups) > len(b.tab) {
+		b.rehash(2 * len(b.tab))
 	}
 	return g
+}
+
+// rehash makes tab n slots and indexes the groups in it.
+func (b *Batch) rehash(n int) {
+	b.tab = make([]int32, n)
+	mask := uint64(n - 1)
+	for k := range b.groups {
+		i := b.groups[k].h & mask
+		for b.tab[i] != 0 {
+			i = (i + 1) & mask
+		}
+		b.tab[i] = int32(k + 1)
+	}
 }
 
 // push appends op. A full ops slice doubles: append grows a large slice
@@ -136,9 +157,7 @@ func (b *Batch) Len() int { return len(b.ops) }
 
 // Reset empties the batch, keeping its memory.
 func (b *Batch) Reset() {
-	for _, idx := range b.idx {
-		clear(idx)
-	}
+	clear(b.tab)
 	clear(b.marks)
 	b.last = 0
 	b.ops = b.ops[:0]
