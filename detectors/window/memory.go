@@ -546,7 +546,6 @@ func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) {
 		for c := int(next.Add(1)); c < len(chunks); c = int(next.Add(1)) {
 			w.apply(b, res, views, chunks[c-1], chunks[c])
 		}
-		w.over = w.over[:0]
 	})
 }
 
@@ -696,6 +695,9 @@ func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
 			}
 		}
 		w.finish(b, gi, res, &views[gi])
+		// finish picked this entity's over-cap members: over holds one
+		// entity's at a time, not the whole Apply's.
+		w.over = w.over[:0]
 	}
 }
 
