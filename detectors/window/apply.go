@@ -37,7 +37,7 @@ func (s *schema) plan(b *Batch, wm int64, p *plan) error {
 	p.nLate = 0
 	for i := range b.ops {
 		op := &b.ops[i]
-		f := &s.fams[b.groups[op.g].f]
+		f := &s.fams[op.f]
 		if op.kind != opTouch {
 			if int(op.m) >= len(f.metrics) {
 				return fmt.Errorf("window: batch uses metric %d of family %q, which has %d metrics", op.m, f.Name, len(f.metrics))

@@ -32,6 +32,7 @@ type bop struct {
 	t    int64 // unix ms
 	x    uint64
 	g    int32
+	f    FamilyID // groups[g].f, so that plan reads the operations in order only
 	kind uint8
 	m    MetricID
 }
@@ -122,7 +123,7 @@ func (b *Batch) push(op bop) {
 
 // Add adds delta to a Count or Sum metric at event time t.
 func (b *Batch) Add(f FamilyID, entity string, m MetricID, t time.Time, delta float64) {
-	b.push(bop{g: b.group(f, entity), kind: opAdd, m: m, t: t.UnixMilli(), x: math.Float64bits(delta)})
+	b.push(bop{g: b.group(f, entity), f: f, kind: opAdd, m: m, t: t.UnixMilli(), x: math.Float64bits(delta)})
 }
 
 // AddMember records member for a Distinct metric at event time t.
@@ -131,14 +132,14 @@ func (b *Batch) AddMember(f FamilyID, entity string, m MetricID, t time.Time, me
 		b.members = slices.Grow(b.members, max(len(b.members), 256)) // double, see push
 	}
 	b.members = append(b.members, member)
-	b.push(bop{g: b.group(f, entity), kind: opMember, m: m, t: t.UnixMilli(), x: uint64(len(b.members) - 1)})
+	b.push(bop{g: b.group(f, entity), f: f, kind: opMember, m: m, t: t.UnixMilli(), x: uint64(len(b.members) - 1)})
 }
 
 // Touch asks for the entity's view without changing it. t is not used for
 // windows (the view ends at the entity's newest event time) but is kept for
 // symmetry with Add.
 func (b *Batch) Touch(f FamilyID, entity string, t time.Time) {
-	b.push(bop{g: b.group(f, entity), kind: opTouch, t: t.UnixMilli()})
+	b.push(bop{g: b.group(f, entity), f: f, kind: opTouch, t: t.UnixMilli()})
 }
 
 // MarkApplied records that all events of stream up to offset are in this
