@@ -185,13 +185,61 @@ func distinctTrim(scores []int64, at, maxWin int64, capN int) (cut int64, evict 
 		}
 	}
 	if len(live) > capN {
-		slices.Sort(live)
-		return live[len(live)-capN-1], true
+		return nthSmallest(live, len(live)-capN-1), true
 	}
 	if stale {
 		return at - maxWin, false
 	}
 	return noTime, false
+}
+
+// nthSmallest returns the k-th smallest of a (0-based), reordering a: a
+// quickselect, since a trim needs one order statistic, not a sorted slice.
+func nthSmallest(a []int64, k int) int64 {
+	lo, hi := 0, len(a)-1
+	for rounds := 0; lo < hi; rounds++ {
+		if rounds == 64 {
+			// Pivots keep landing badly: sort what is left.
+			slices.Sort(a[lo : hi+1])
+			break
+		}
+		mid := lo + (hi-lo)/2
+		if a[mid] < a[lo] {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if a[hi] < a[lo] {
+			a[hi], a[lo] = a[lo], a[hi]
+		}
+		if a[hi] < a[mid] {
+			a[hi], a[mid] = a[mid], a[hi]
+		}
+		pivot := a[mid]
+		i, j := lo, hi
+		for i <= j {
+			for a[i] < pivot {
+				i++
+			}
+			for a[j] > pivot {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		// Now a[lo:j+1] <= pivot, a[i:hi+1] >= pivot, and between them
+		// only values equal to it.
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return a[k]
+		}
+	}
+	return a[k]
 }
 
 // watermarks track the newest event time per stream (Kafka partition) and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -243,6 +244,59 @@ func TestMemoryViewsOutliveApplies(t *testing.T) {
 			for i, k := range all {
 				if got := renderResult(s, k.res); got != k.text {
 					t.Fatalf("result %d of %d changed after later Applies:\n%s\nwas\n%s", i, len(all), got, k.text)
+				}
+			}
+		})
+	}
+}
+
+// TestNthSmallest: the quickselect trims use agrees with sorting, with
+// duplicates, sorted and reversed input.
+func TestNthSmallest(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	tests := []struct {
+		name string
+		gen  func(n int) []int64
+	}{
+		{"random", func(n int) []int64 {
+			a := make([]int64, n)
+			for i := range a {
+				a[i] = r.Int64N(1000)
+			}
+			return a
+		}},
+		{"few values", func(n int) []int64 {
+			a := make([]int64, n)
+			for i := range a {
+				a[i] = r.Int64N(3)
+			}
+			return a
+		}},
+		{"sorted", func(n int) []int64 {
+			a := make([]int64, n)
+			for i := range a {
+				a[i] = int64(i)
+			}
+			return a
+		}},
+		{"reversed", func(n int) []int64 {
+			a := make([]int64, n)
+			for i := range a {
+				a[i] = int64(n - i)
+			}
+			return a
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, n := range []int{1, 2, 3, 5, 17, 64, 65, 130, 1000} {
+				a := tc.gen(n)
+				sorted := slices.Clone(a)
+				slices.Sort(sorted)
+				for _, k := range []int{0, n / 3, n / 2, n - 1} {
+					if got := nthSmallest(slices.Clone(a), k); got != sorted[k] {
+						t.Fatalf("n=%d k=%d: %d, want %d", n, k, got, sorted[k])
+					}
 				}
 			}
 		})
