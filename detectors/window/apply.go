@@ -29,23 +29,14 @@ func (s *schema) plan(b *Batch, wm int64, p *plan) error {
 	for range b.groups {
 		p.gAt = append(p.gAt, noTime)
 	}
-	for _, g := range b.groups {
-		if int(g.f) >= len(s.fams) {
-			return fmt.Errorf("window: batch uses family %d but the schema has %d families: build FamilyIDs from the same Schema", g.f, len(s.fams))
-		}
+	if err := s.checkGroups(b); err != nil {
+		return err
 	}
 	p.nLate = 0
 	for i := range b.ops {
 		op := &b.ops[i]
-		f := &s.fams[op.f]
-		if op.kind != opTouch {
-			if int(op.m) >= len(f.metrics) {
-				return fmt.Errorf("window: batch uses metric %d of family %q, which has %d metrics", op.m, f.Name, len(f.metrics))
-			}
-			k := f.metrics[op.m].Kind
-			if (op.kind == opMember) != (k == Distinct) {
-				return fmt.Errorf("window: metric %q of family %q is a %v metric: use AddMember for Distinct metrics and Add for Count/Sum", f.metrics[op.m].Name, f.Name, k)
-			}
+		if err := s.checkOp(op); err != nil {
+			return err
 		}
 		late := false
 		if op.kind != opTouch {
@@ -60,6 +51,33 @@ func (s *schema) plan(b *Batch, wm int64, p *plan) error {
 		p.late = append(p.late, late)
 	}
 	p.wm = wm
+	return nil
+}
+
+// checkGroups checks that b's families are the schema's: the first thing
+// an Apply checks.
+func (s *schema) checkGroups(b *Batch) error {
+	for _, g := range b.groups {
+		if int(g.f) >= len(s.fams) {
+			return fmt.Errorf("window: batch uses family %d but the schema has %d families: build FamilyIDs from the same Schema", g.f, len(s.fams))
+		}
+	}
+	return nil
+}
+
+// checkOp checks an operation's metric against the schema (its family is
+// checked by checkGroups).
+func (s *schema) checkOp(op *bop) error {
+	if op.kind == opTouch {
+		return nil
+	}
+	f := &s.fams[op.f]
+	if int(op.m) >= len(f.metrics) {
+		return fmt.Errorf("window: batch uses metric %d of family %q, which has %d metrics", op.m, f.Name, len(f.metrics))
+	}
+	if k := f.metrics[op.m].Kind; (op.kind == opMember) != (k == Distinct) {
+		return fmt.Errorf("window: metric %q of family %q is a %v metric: use AddMember for Distinct metrics and Add for Count/Sum", f.metrics[op.m].Name, f.Name, k)
+	}
 	return nil
 }
 

@@ -29,8 +29,8 @@ type Memory struct {
 	applied map[string]appliedMark
 	closed  bool
 
-	p      plan
 	gents  []*ment
+	live   []bool  // per group: has a live operation (see mop)
 	beg    []int32 // per group + 1: where its operations start in sorted
 	sorted []mop
 	chunks []int32 // the appliers take groups [chunks[i], chunks[i+1]) at a time
@@ -429,26 +429,27 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	if m.closed {
 		return nil, errors.New("window: Apply on a closed Memory store")
 	}
-	s := m.s
-	p := &m.p
-	if err := s.plan(b, m.wms.base(b), p); err != nil {
+	if err := m.s.checkGroups(b); err != nil {
 		return nil, err
 	}
 	// A batch whose offsets are all applied already is a retry after a
 	// later step failed (the caller did not commit): answer with views,
 	// change nothing, so retries never count twice.
 	replay := m.appliedAlready(b)
-	if replay {
-		p.nLate = 0
-	} else {
-		m.wms.advance(b, p.wm)
-		m.late += p.nLate
-	}
 
 	m.gents = slices.Grow(m.gents[:0], len(b.groups))[:len(b.groups)]
-	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
+	res := &Result{views: make([]*View, len(b.groups))}
 	views := make([]View, len(b.groups))
-	m.applyGroups(b, replay, res, views)
+	nLate, wm, err := m.applyGroups(b, replay, res, views)
+	if err != nil {
+		clear(m.gents)
+		return nil, err
+	}
+	if !replay {
+		res.late = nLate
+		m.wms.advance(b, wm)
+		m.late += nLate
+	}
 	// Entities new in this batch were made by the appliers, which only
 	// read the maps.
 	for _, w := range m.ws {
@@ -484,19 +485,30 @@ const chunkWork = 4096
 // groupWork is the work of a group: its operations plus a view.
 func groupWork(ops int32) int32 { return ops + 8 }
 
-// applyGroups applies b's operations and finishes its entities.
+// applyGroups checks b's operations, judges their lateness, applies them
+// and finishes their entities. It returns the number of late operations
+// and the watermark after b, or the error of the first operation the
+// schema rejects, having changed nothing.
+//
+// Lateness is plan's rule: an operation is late when its time is more
+// than the lateness behind the newest time before it (in the batch, or the
+// store's watermark). A late operation is older than that newest time, so
+// it never moves it: the watermark is a running maximum over all
+// operations, and each goroutine's slice starts from the store's and the
+// earlier slices' newest times, which count finds. Lateness is then judged
+// in batch order while copying, off the caller's goroutine.
 //
 // Operations are applied entity by entity (a counting sort by group), and
 // each entity is finished (over-cap picks, view, trim) right after its
 // operations: its state is then fetched from memory once, not once per
 // operation and again for the view. Every update is a sum or a maximum,
-// so order does not matter; lateness was judged in batch order before.
+// so order does not matter once lateness is judged.
 //
 // Entities are independent (each is one group, and its operations, view
 // and trim touch only its own state), so a large batch is shared by up to
 // GOMAXPROCS goroutines: each counts and copies into group order a slice
 // of the operations, then they take chunks of groups in turn.
-func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) {
+func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) (nLate, wm int64, err error) {
 	ng, nops := len(b.groups), len(b.ops)
 	n := 1
 	if nops >= m.parOps {
@@ -515,6 +527,14 @@ func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) {
 		lo, hi := share(i)
 		w.count(b, lo, hi)
 	})
+	wm = m.wms.base(b)
+	for _, w := range ws {
+		if w.bad >= 0 {
+			return 0, 0, m.s.checkOp(&b.ops[w.bad])
+		}
+		w.wm = wm
+		wm = max(wm, w.maxT)
+	}
 	// Group g's operations go to sorted[beg[g]:beg[g+1]], applier i's
 	// share of them from ws[i].cnt[g] on.
 	beg := slices.Grow(m.beg[:0], ng+1)[:ng+1]
@@ -537,16 +557,21 @@ func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) {
 	}
 	m.beg, m.chunks = beg, chunks
 	m.sorted = slices.Grow(m.sorted[:0], nops)[:nops]
+	m.live = slices.Grow(m.live[:0], ng)[:ng]
 	m.each(ws, func(i int, w *applier) {
 		lo, hi := share(i)
 		w.scatter(b, replay, lo, hi)
 	})
+	for _, w := range ws {
+		nLate += w.nLate
+	}
 	var next atomic.Int32
 	m.each(ws, func(_ int, w *applier) {
 		for c := int(next.Add(1)); c < len(chunks); c = int(next.Add(1)) {
 			w.apply(b, res, views, chunks[c-1], chunks[c])
 		}
 	})
+	return nLate, wm, nil
 }
 
 // each runs f for every applier, the last on this goroutine, and waits.
@@ -589,36 +614,66 @@ type applier struct {
 	sl          viewSlabs
 	added       []int32 // groups whose entity this applier made
 	cnt         []int32 // per group: count, then where this applier copies its next operation
+	// From count: the first operation the schema rejects (-1: none) and
+	// the newest time; for scatter: the watermark before this share, and
+	// from it, how many operations were late.
+	bad      int
+	maxT, wm int64
+	nLate    int64
 }
 
-// count counts the groups of operations [lo, hi) into cnt.
+// count counts the groups of operations [lo, hi) into cnt, checks them
+// against the schema and finds their newest time.
 func (w *applier) count(b *Batch, lo, hi int) {
 	cnt := slices.Grow(w.cnt[:0], len(b.groups))[:len(b.groups)]
 	clear(cnt)
+	s := w.m.s
+	w.bad, w.maxT = -1, noTime
 	for i := lo; i < hi; i++ {
-		cnt[b.ops[i].g]++
+		op := &b.ops[i]
+		cnt[op.g]++
+		if op.kind == opTouch {
+			continue
+		}
+		if f := &s.fams[op.f]; int(op.m) >= len(f.metrics) || (op.kind == opMember) != (f.metrics[op.m].Kind == Distinct) {
+			w.bad = i
+			break
+		}
+		w.maxT = max(w.maxT, op.t)
 	}
 	w.cnt = cnt
 }
 
 // scatter copies operations [lo, hi) into group order, each group's from
 // cnt[g] on: writes, which do not stall like reads from all over the
-// batch would. Late operations and touches become empty touches. Members
-// are hashed here, where the reads of their bytes (mostly cache misses)
-// overlap.
+// batch would. Late operations, touches and a replay's operations become
+// empty touches; the rest are live. Members are hashed here, where the
+// reads of their bytes (mostly cache misses) overlap.
 func (w *applier) scatter(b *Batch, replay bool, lo, hi int) {
-	sorted, cnt, late := w.m.sorted, w.cnt, w.m.p.late
+	sorted, cnt := w.m.sorted, w.cnt
+	wm, lateness := w.wm, w.m.s.lateness
+	w.nLate = 0
 	for i := lo; i < hi; i++ {
 		op := &b.ops[i]
 		o := &sorted[cnt[op.g]]
 		cnt[op.g]++
-		switch {
-		case replay || late[i] || op.kind == opTouch:
+		if op.kind == opTouch {
 			*o = mop{kind: opTouch}
+			continue
+		}
+		if wm != noTime && op.t < wm-lateness {
+			w.nLate++
+			*o = mop{kind: opTouch}
+			continue
+		}
+		wm = max(wm, op.t)
+		switch {
+		case replay:
+			*o = mop{kind: opTouch, live: true}
 		case op.kind == opAdd:
-			*o = mop{t: op.t, x: op.x, m: op.m, kind: opAdd}
+			*o = mop{t: op.t, x: op.x, m: op.m, kind: opAdd, live: true}
 		default:
-			*o = mop{t: op.t, x: murmur64a(b.members[op.x], hllSeed), i: int32(op.x), m: op.m, kind: opMember}
+			*o = mop{t: op.t, x: murmur64a(b.members[op.x], hllSeed), i: int32(op.x), m: op.m, kind: opMember, live: true}
 		}
 	}
 }
@@ -626,12 +681,17 @@ func (w *applier) scatter(b *Batch, replay bool, lo, hi int) {
 // apply applies the operations of groups [lo, hi) and finishes their
 // entities, filling their views.
 func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
-	m, s, p := w.m, w.m.s, &w.m.p
+	m, s := w.m, w.m.s
 	sorted, beg := m.sorted, m.beg
 	for gi := lo; gi < hi; gi++ {
+		live := false
+		for k := beg[gi]; k < beg[gi+1] && !live; k++ {
+			live = sorted[k].live
+		}
+		m.live[gi] = live
 		g := &b.groups[gi]
 		e := m.ents[g.f][g.entity]
-		if e == nil && p.gAt[gi] != noTime {
+		if e == nil && live {
 			e = m.newEnt(&s.fams[g.f], len(m.mf[g.f].dis))
 			w.added = append(w.added, gi)
 		}
@@ -792,7 +852,7 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 	}
 	// Trim distinct members after the view, as RedisStore does at the start
 	// of its next Apply from what it read in this one.
-	if m.p.gAt[gi] == noTime {
+	if !m.live[gi] {
 		return
 	}
 	for di, mi := range mf.dis {
@@ -811,6 +871,9 @@ type mop struct {
 	i    int32 // index in Batch.members (opMember): the member is read there when needed
 	m    MetricID
 	kind uint8
+	// live: the operation is neither a touch nor late (a replay's are
+	// touches, but live): its entity is made if new, and trimmed.
+	live bool
 }
 
 // overMem is a member for an entity already over the cap: the operation

@@ -302,3 +302,56 @@ func TestNthSmallest(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryRejectsBadOps: an operation the schema does not allow fails the
+// whole Apply, whichever goroutine's share it is in, and nothing of the
+// batch is applied.
+func TestMemoryRejectsBadOps(t *testing.T) {
+	s := Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
+		{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute}},
+		{Name: "users", Kind: Distinct, Windows: []time.Duration{time.Minute}},
+	}}}}
+	tests := []struct {
+		name, want string
+		bad        func(b *Batch, at time.Time)
+	}{
+		{"unknown family", "uses family 1", func(b *Batch, at time.Time) { b.Add(1, "x", 0, at, 1) }},
+		{"unknown metric", "uses metric 2", func(b *Batch, at time.Time) { b.Add(0, "x", 2, at, 1) }},
+		{"Add on Distinct", "use AddMember for Distinct", func(b *Batch, at time.Time) { b.Add(0, "x", 1, at, 1) }},
+		{"AddMember on Count", "use AddMember for Distinct", func(b *Batch, at time.Time) { b.AddMember(0, "x", 0, at, "u") }},
+	}
+	for _, tc := range tests {
+		for _, split := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/split=%v", tc.name, split), func(t *testing.T) {
+				m, _ := NewMemory(s)
+				if split {
+					m.par, m.parOps, m.chunk = 3, 1, 10
+				}
+				var b Batch
+				for i := range 100 {
+					at := t0.Add(time.Duration(i) * time.Second)
+					b.Add(0, "ip"+strconv.Itoa(i%7), 0, at, 1)
+					b.AddMember(0, "ip"+strconv.Itoa(i%7), 1, at, "u"+strconv.Itoa(i))
+				}
+				tc.bad(&b, t0.Add(100*time.Second))
+				b.MarkApplied("p0", 0)
+				if _, err := m.Apply(context.Background(), &b); err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Apply: %v, want an error with %q", err, tc.want)
+				}
+				b.Reset()
+				b.Touch(0, "ip1", t0)
+				res, err := m.Apply(context.Background(), &b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, _ := res.View(0, "ip1")
+				if n := v.Value(0, time.Minute); n != 0 || !v.At.IsZero() {
+					t.Errorf("after the rejected batch ip1 has %v events at %v, want none", n, v.At)
+				}
+				if off, _ := m.AppliedOffsets(context.Background(), []string{"p0"}); off["p0"] != -1 {
+					t.Errorf("applied offset %d after the rejected batch, want -1", off["p0"])
+				}
+			})
+		}
+	}
+}
