@@ -29,23 +29,14 @@ func (s *schema) plan(b *Batch, wm int64, p *plan) error {
 	for range b.groups {
 		p.gAt = append(p.gAt, noTime)
 	}
-	for _, g := range b.groups {
-		if int(g.f) >= len(s.fams) {
-			return fmt.Errorf("window: batch uses family %d but the schema has %d families: build FamilyIDs from the same Schema", g.f, len(s.fams))
-		}
+	if err := s.checkGroups(b); err != nil {
+		return err
 	}
 	p.nLate = 0
 	for i := range b.ops {
 		op := &b.ops[i]
-		f := &s.fams[b.groups[op.g].f]
-		if op.kind != opTouch {
-			if int(op.m) >= len(f.metrics) {
-				return fmt.Errorf("window: batch uses metric %d of family %q, which has %d metrics", op.m, f.Name, len(f.metrics))
-			}
-			k := f.metrics[op.m].Kind
-			if (op.kind == opMember) != (k == Distinct) {
-				return fmt.Errorf("window: metric %q of family %q is a %v metric: use AddMember for Distinct metrics and Add for Count/Sum", f.metrics[op.m].Name, f.Name, k)
-			}
+		if err := s.checkOp(op); err != nil {
+			return err
 		}
 		late := false
 		if op.kind != opTouch {
@@ -60,6 +51,33 @@ func (s *schema) plan(b *Batch, wm int64, p *plan) error {
 		p.late = append(p.late, late)
 	}
 	p.wm = wm
+	return nil
+}
+
+// checkGroups checks that b's families are the schema's: the first thing
+// an Apply checks.
+func (s *schema) checkGroups(b *Batch) error {
+	for _, g := range b.groups {
+		if int(g.f) >= len(s.fams) {
+			return fmt.Errorf("window: batch uses family %d but the schema has %d families: build FamilyIDs from the same Schema", g.f, len(s.fams))
+		}
+	}
+	return nil
+}
+
+// checkOp checks an operation's metric against the schema (its family is
+// checked by checkGroups).
+func (s *schema) checkOp(op *bop) error {
+	if op.kind == opTouch {
+		return nil
+	}
+	f := &s.fams[op.f]
+	if int(op.m) >= len(f.metrics) {
+		return fmt.Errorf("window: batch uses metric %d of family %q, which has %d metrics", op.m, f.Name, len(f.metrics))
+	}
+	if k := f.metrics[op.m].Kind; (op.kind == opMember) != (k == Distinct) {
+		return fmt.Errorf("window: metric %q of family %q is a %v metric: use AddMember for Distinct metrics and Add for Count/Sum", f.metrics[op.m].Name, f.Name, k)
+	}
 	return nil
 }
 
@@ -102,6 +120,7 @@ type viewSlabs struct {
 	sers   []series
 	dvs    []disView
 	scs    []scored
+	mms    []vmem
 	is     []int
 }
 
@@ -109,6 +128,7 @@ func (sl *viewSlabs) ints(n int) []int               { return takeFrom(&sl.is, n
 func (sl *viewSlabs) metricViews(n int) []metricView { return takeFrom(&sl.mvs, n, 1024) }
 func (sl *viewSlabs) series(n int) []series          { return takeFrom(&sl.sers, n, 1024) }
 func (sl *viewSlabs) scored(n int) []scored          { return takeFrom(&sl.scs, n, 2048) }
+func (sl *viewSlabs) mmems(n int) []vmem             { return takeFrom(&sl.mms, n, 2048) }
 func (sl *viewSlabs) disView() *disView              { return &takeFrom(&sl.dvs, 1, 512)[0] }
 
 // giveBack returns the last n floats taken, unused.
@@ -183,13 +203,61 @@ func distinctTrim(scores []int64, at, maxWin int64, capN int) (cut int64, evict 
 		}
 	}
 	if len(live) > capN {
-		slices.Sort(live)
-		return live[len(live)-capN-1], true
+		return nthSmallest(live, len(live)-capN-1), true
 	}
 	if stale {
 		return at - maxWin, false
 	}
 	return noTime, false
+}
+
+// nthSmallest returns the k-th smallest of a (0-based), reordering a: a
+// quickselect, since a trim needs one order statistic, not a sorted slice.
+func nthSmallest(a []int64, k int) int64 {
+	lo, hi := 0, len(a)-1
+	for rounds := 0; lo < hi; rounds++ {
+		if rounds == 64 {
+			// Pivots keep landing badly: sort what is left.
+			slices.Sort(a[lo : hi+1])
+			break
+		}
+		mid := lo + (hi-lo)/2
+		if a[mid] < a[lo] {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if a[hi] < a[lo] {
+			a[hi], a[lo] = a[lo], a[hi]
+		}
+		if a[hi] < a[mid] {
+			a[hi], a[mid] = a[mid], a[hi]
+		}
+		pivot := a[mid]
+		i, j := lo, hi
+		for i <= j {
+			for a[i] < pivot {
+				i++
+			}
+			for a[j] > pivot {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		// Now a[lo:j+1] <= pivot, a[i:hi+1] >= pivot, and between them
+		// only values equal to it.
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return a[k]
+		}
+	}
+	return a[k]
 }
 
 // watermarks track the newest event time per stream (Kafka partition) and

@@ -1,6 +1,8 @@
 package window
 
 import (
+	"hash/maphash"
+	"math"
 	"slices"
 	"time"
 )
@@ -13,6 +15,7 @@ type gkey struct {
 type bgroup struct {
 	f      FamilyID
 	entity string
+	h      uint64 // hash of (f, entity) in Batch.tab
 }
 
 const (
@@ -21,30 +24,45 @@ const (
 	opTouch
 )
 
+// bop is one operation: 24 bytes and no pointer, so a batch's operations
+// are written with plain stores (no write barrier) and the collector does
+// not scan them. x is the delta's bits (opAdd) or the member's index in
+// Batch.members (opMember).
 type bop struct {
-	g      int32
-	kind   uint8
-	m      MetricID
-	t      int64 // unix ms
-	delta  float64
-	member string
+	t    int64 // unix ms
+	x    uint64
+	g    int32
+	f    FamilyID // groups[g].f, so that plan reads the operations in order only
+	kind uint8
+	m    MetricID
 }
+
+// delta is an opAdd's delta.
+func (o *bop) delta() float64 { return math.Float64frombits(o.x) }
+
+// member is an opMember's member.
+func (b *Batch) member(o *bop) string { return b.members[o.x] }
 
 // Batch accumulates operations for one Apply. The zero value is ready;
 // Reset makes it reusable without giving back its memory. Operations are
 // aggregated per (family, entity) when applied, so many events on one
 // entity become one update. A Batch is not safe for concurrent use.
 type Batch struct {
-	// idx finds a group per family: a string-keyed map per family hashes
-	// the entity alone (the runtime's fast string path), where one map
-	// keyed by (family, entity) would hash a struct.
-	idx []map[string]int32
+	// tab finds a group: open addressing over 1 + index in groups (0:
+	// empty), at most half full, probed from the group's hash. Its probes
+	// read 4-byte slots and compare the stored hash before the entity,
+	// where a map[string]int32 per family read 24-byte slots.
+	tab  []int32
+	seed maphash.Seed
 	// last is the group of the previous call + 1 (0: none): callers add
 	// several operations per entity in a row, so most calls skip the map.
 	last   int32
 	groups []bgroup
 	ops    []bop
-	marks  map[string]int64
+	// members holds the members of opMember operations, apart from the
+	// operations so that those hold no pointer.
+	members []string
+	marks   map[string]int64
 }
 
 func (b *Batch) group(f FamilyID, entity string) int32 {
@@ -59,21 +77,38 @@ func (b *Batch) group(f FamilyID, entity string) int32 {
 }
 
 func (b *Batch) lookup(f FamilyID, entity string) int32 {
-	for int(f) >= len(b.idx) {
-		b.idx = append(b.idx, nil)
+	if b.tab == nil {
+		b.seed = maphash.MakeSeed()
+		b.tab = make([]int32, 256)
 	}
-	idx := b.idx[f]
-	if idx == nil {
-		idx = make(map[string]int32)
-		b.idx[f] = idx
+	h := maphash.String(b.seed, entity) ^ uint64(f)*0x9e3779b97f4a7c15
+	mask := uint64(len(b.tab) - 1)
+	i := h & mask
+	for ; b.tab[i] != 0; i = (i + 1) & mask {
+		if g := &b.groups[b.tab[i]-1]; g.h == h && g.f == f && g.entity == entity {
+			return b.tab[i] - 1
+		}
 	}
-	g, ok := idx[entity]
-	if !ok {
-		g = int32(len(b.groups))
-		b.groups = append(b.groups, bgroup{f: f, entity: entity})
-		idx[entity] = g
+	g := int32(len(b.groups))
+	b.groups = append(b.groups, bgroup{f: f, entity: entity, h: h})
+	b.tab[i] = g + 1
+	if 2*len(b.groups) > len(b.tab) {
+		b.rehash(2 * len(b.tab))
 	}
 	return g
+}
+
+// rehash makes tab n slots and indexes the groups in it.
+func (b *Batch) rehash(n int) {
+	b.tab = make([]int32, n)
+	mask := uint64(n - 1)
+	for k := range b.groups {
+		i := b.groups[k].h & mask
+		for b.tab[i] != 0 {
+			i = (i + 1) & mask
+		}
+		b.tab[i] = int32(k + 1)
+	}
 }
 
 // push appends op. A full ops slice doubles: append grows a large slice
@@ -88,19 +123,23 @@ func (b *Batch) push(op bop) {
 
 // Add adds delta to a Count or Sum metric at event time t.
 func (b *Batch) Add(f FamilyID, entity string, m MetricID, t time.Time, delta float64) {
-	b.push(bop{g: b.group(f, entity), kind: opAdd, m: m, t: t.UnixMilli(), delta: delta})
+	b.push(bop{g: b.group(f, entity), f: f, kind: opAdd, m: m, t: t.UnixMilli(), x: math.Float64bits(delta)})
 }
 
 // AddMember records member for a Distinct metric at event time t.
 func (b *Batch) AddMember(f FamilyID, entity string, m MetricID, t time.Time, member string) {
-	b.push(bop{g: b.group(f, entity), kind: opMember, m: m, t: t.UnixMilli(), member: member})
+	if len(b.members) == cap(b.members) {
+		b.members = slices.Grow(b.members, max(len(b.members), 256)) // double, see push
+	}
+	b.members = append(b.members, member)
+	b.push(bop{g: b.group(f, entity), f: f, kind: opMember, m: m, t: t.UnixMilli(), x: uint64(len(b.members) - 1)})
 }
 
 // Touch asks for the entity's view without changing it. t is not used for
 // windows (the view ends at the entity's newest event time) but is kept for
 // symmetry with Add.
 func (b *Batch) Touch(f FamilyID, entity string, t time.Time) {
-	b.push(bop{g: b.group(f, entity), kind: opTouch, t: t.UnixMilli()})
+	b.push(bop{g: b.group(f, entity), f: f, kind: opTouch, t: t.UnixMilli()})
 }
 
 // MarkApplied records that all events of stream up to offset are in this
@@ -119,13 +158,12 @@ func (b *Batch) Len() int { return len(b.ops) }
 
 // Reset empties the batch, keeping its memory.
 func (b *Batch) Reset() {
-	for _, idx := range b.idx {
-		clear(idx)
-	}
+	clear(b.tab)
 	clear(b.marks)
 	b.last = 0
-	clear(b.ops) // let member strings be collected
 	b.ops = b.ops[:0]
+	clear(b.members) // let member strings be collected
+	b.members = b.members[:0]
 	clear(b.groups)
 	b.groups = b.groups[:0]
 }

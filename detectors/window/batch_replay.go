@@ -15,9 +15,9 @@ func (b *Batch) AppendTo(dst *Batch) {
 		t := time.UnixMilli(op.t)
 		switch op.kind {
 		case opAdd:
-			dst.Add(g.f, g.entity, op.m, t, op.delta)
+			dst.Add(g.f, g.entity, op.m, t, op.delta())
 		case opMember:
-			dst.AddMember(g.f, g.entity, op.m, t, op.member)
+			dst.AddMember(g.f, g.entity, op.m, t, b.member(op))
 		case opTouch:
 			dst.Touch(g.f, g.entity, t)
 		}

@@ -29,8 +29,8 @@ type Memory struct {
 	applied map[string]appliedMark
 	closed  bool
 
-	p      plan
 	gents  []*ment
+	live   []bool  // per group: has a live operation (see mop)
 	beg    []int32 // per group + 1: where its operations start in sorted
 	sorted []mop
 	chunks []int32 // the appliers take groups [chunks[i], chunks[i+1]) at a time
@@ -177,11 +177,14 @@ type hslot struct {
 // mmem is a member of a Distinct metric with its newest event time. h is
 // murmur64a(member, hllSeed): compared before the member, so a lookup
 // reads the set's own memory and not every member's bytes, and it is the
-// member's HyperLogLog position once the entity goes over the cap.
+// member's HyperLogLog position once the entity goes over the cap. The
+// member's bytes are mdis.buf[off:off+n]: a member set holds no pointer,
+// so the collector neither scans it nor marks a string per member, and a
+// new member costs no allocation of its own.
 type mmem struct {
 	h      uint64
 	score  int64 // unix ms of the member's newest event
-	member string
+	off, n uint32
 }
 
 // mkey is a member with its hash.
@@ -195,6 +198,9 @@ type mkey struct {
 // faster than anything else), indexed by a hash table only while large.
 type mdis struct {
 	ms []mmem
+	// buf holds the members' bytes. It is only appended to and replaced,
+	// never written over: views hold strings into it (see str).
+	buf []byte
 	// tab is an open-addressing table over ms, probed from the member's
 	// hash: 1 + index in ms, 0 for empty. At most half full; nil while
 	// len(ms) <= mdisIndexAt.
@@ -223,19 +229,19 @@ func (d *mdis) put(h uint64, member string, t int64) {
 		mask := uint32(len(d.tab) - 1)
 		i := uint32(h>>32) & mask
 		for ; d.tab[i] != 0; i = (i + 1) & mask {
-			if x := &d.ms[d.tab[i]-1]; x.h == h && x.member == member {
+			if x := &d.ms[d.tab[i]-1]; x.h == h && d.is(x, member) {
 				x.score = max(x.score, t)
 				return
 			}
 		}
-		d.ms = append(d.ms, mmem{h, t, strings.Clone(member)}) // not the whole log line it is part of
+		d.ms = append(d.ms, d.keep(h, member, t))
 		d.tab[i] = int32(len(d.ms))
 		if 2*len(d.ms) > len(d.tab) {
 			d.reindex()
 		}
 	} else {
 		for i := range d.ms {
-			if x := &d.ms[i]; x.h == h && x.member == member {
+			if x := &d.ms[i]; x.h == h && d.is(x, member) {
 				x.score = max(x.score, t)
 				return
 			}
@@ -243,12 +249,45 @@ func (d *mdis) put(h uint64, member string, t int64) {
 		if d.ms == nil {
 			d.ms = make([]mmem, 0, 4)
 		}
-		d.ms = append(d.ms, mmem{h, t, strings.Clone(member)}) // not the whole log line it is part of
+		d.ms = append(d.ms, d.keep(h, member, t))
 		if len(d.ms) > mdisIndexAt {
 			d.reindex()
 		}
 	}
 	d.oldest = min(d.oldest, t)
+}
+
+// keep copies member's bytes into buf (not the whole log line it may be
+// part of) and returns its record.
+func (d *mdis) keep(h uint64, member string, t int64) mmem {
+	if d.buf == nil {
+		d.buf = make([]byte, 0, max(64, len(member)))
+	}
+	off := len(d.buf)
+	d.buf = append(d.buf, member...)
+	return mmem{h: h, score: t, off: uint32(off), n: uint32(len(member))}
+}
+
+// is reports whether x's member is member.
+func (d *mdis) is(x *mmem, member string) bool {
+	return string(d.buf[x.off:x.off+x.n]) == member
+}
+
+// vmem is a member in a view: an mmem without its hash.
+type vmem struct {
+	score  int64
+	off, n uint32
+}
+
+// memberStr is the member at buf[off:off+n] (an mdis.buf), sharing its bytes: they
+// are never written over (put only appends, trim moves kept members to a
+// new buf), so the string stays valid, and keeps the old buf alive, as
+// long as a view holds it.
+func memberStr(buf []byte, off, n uint32) string {
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&buf[off], int(n))
 }
 
 // reindex rebuilds tab for the members in ms.
@@ -390,26 +429,27 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	if m.closed {
 		return nil, errors.New("window: Apply on a closed Memory store")
 	}
-	s := m.s
-	p := &m.p
-	if err := s.plan(b, m.wms.base(b), p); err != nil {
+	if err := m.s.checkGroups(b); err != nil {
 		return nil, err
 	}
 	// A batch whose offsets are all applied already is a retry after a
 	// later step failed (the caller did not commit): answer with views,
 	// change nothing, so retries never count twice.
 	replay := m.appliedAlready(b)
-	if replay {
-		p.nLate = 0
-	} else {
-		m.wms.advance(b, p.wm)
-		m.late += p.nLate
-	}
 
 	m.gents = slices.Grow(m.gents[:0], len(b.groups))[:len(b.groups)]
-	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
+	res := &Result{views: make([]*View, len(b.groups))}
 	views := make([]View, len(b.groups))
-	m.applyGroups(b, replay, res, views)
+	nLate, wm, err := m.applyGroups(b, replay, res, views)
+	if err != nil {
+		clear(m.gents)
+		return nil, err
+	}
+	if !replay {
+		res.late = nLate
+		m.wms.advance(b, wm)
+		m.late += nLate
+	}
 	// Entities new in this batch were made by the appliers, which only
 	// read the maps.
 	for _, w := range m.ws {
@@ -445,19 +485,30 @@ const chunkWork = 4096
 // groupWork is the work of a group: its operations plus a view.
 func groupWork(ops int32) int32 { return ops + 8 }
 
-// applyGroups applies b's operations and finishes its entities.
+// applyGroups checks b's operations, judges their lateness, applies them
+// and finishes their entities. It returns the number of late operations
+// and the watermark after b, or the error of the first operation the
+// schema rejects, having changed nothing.
+//
+// Lateness is plan's rule: an operation is late when its time is more
+// than the lateness behind the newest time before it (in the batch, or the
+// store's watermark). A late operation is older than that newest time, so
+// it never moves it: the watermark is a running maximum over all
+// operations, and each goroutine's slice starts from the store's and the
+// earlier slices' newest times, which count finds. Lateness is then judged
+// in batch order while copying, off the caller's goroutine.
 //
 // Operations are applied entity by entity (a counting sort by group), and
 // each entity is finished (over-cap picks, view, trim) right after its
 // operations: its state is then fetched from memory once, not once per
 // operation and again for the view. Every update is a sum or a maximum,
-// so order does not matter; lateness was judged in batch order before.
+// so order does not matter once lateness is judged.
 //
 // Entities are independent (each is one group, and its operations, view
 // and trim touch only its own state), so a large batch is shared by up to
 // GOMAXPROCS goroutines: each counts and copies into group order a slice
 // of the operations, then they take chunks of groups in turn.
-func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) {
+func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) (nLate, wm int64, err error) {
 	ng, nops := len(b.groups), len(b.ops)
 	n := 1
 	if nops >= m.parOps {
@@ -476,6 +527,14 @@ func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) {
 		lo, hi := share(i)
 		w.count(b, lo, hi)
 	})
+	wm = m.wms.base(b)
+	for _, w := range ws {
+		if w.bad >= 0 {
+			return 0, 0, m.s.checkOp(&b.ops[w.bad])
+		}
+		w.wm = wm
+		wm = max(wm, w.maxT)
+	}
 	// Group g's operations go to sorted[beg[g]:beg[g+1]], applier i's
 	// share of them from ws[i].cnt[g] on.
 	beg := slices.Grow(m.beg[:0], ng+1)[:ng+1]
@@ -498,17 +557,21 @@ func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) {
 	}
 	m.beg, m.chunks = beg, chunks
 	m.sorted = slices.Grow(m.sorted[:0], nops)[:nops]
+	m.live = slices.Grow(m.live[:0], ng)[:ng]
 	m.each(ws, func(i int, w *applier) {
 		lo, hi := share(i)
 		w.scatter(b, replay, lo, hi)
 	})
+	for _, w := range ws {
+		nLate += w.nLate
+	}
 	var next atomic.Int32
 	m.each(ws, func(_ int, w *applier) {
 		for c := int(next.Add(1)); c < len(chunks); c = int(next.Add(1)) {
 			w.apply(b, res, views, chunks[c-1], chunks[c])
 		}
-		w.over = w.over[:0]
 	})
+	return nLate, wm, nil
 }
 
 // each runs f for every applier, the last on this goroutine, and waits.
@@ -551,36 +614,66 @@ type applier struct {
 	sl          viewSlabs
 	added       []int32 // groups whose entity this applier made
 	cnt         []int32 // per group: count, then where this applier copies its next operation
+	// From count: the first operation the schema rejects (-1: none) and
+	// the newest time; for scatter: the watermark before this share, and
+	// from it, how many operations were late.
+	bad      int
+	maxT, wm int64
+	nLate    int64
 }
 
-// count counts the groups of operations [lo, hi) into cnt.
+// count counts the groups of operations [lo, hi) into cnt, checks them
+// against the schema and finds their newest time.
 func (w *applier) count(b *Batch, lo, hi int) {
 	cnt := slices.Grow(w.cnt[:0], len(b.groups))[:len(b.groups)]
 	clear(cnt)
+	s := w.m.s
+	w.bad, w.maxT = -1, noTime
 	for i := lo; i < hi; i++ {
-		cnt[b.ops[i].g]++
+		op := &b.ops[i]
+		cnt[op.g]++
+		if op.kind == opTouch {
+			continue
+		}
+		if f := &s.fams[op.f]; int(op.m) >= len(f.metrics) || (op.kind == opMember) != (f.metrics[op.m].Kind == Distinct) {
+			w.bad = i
+			break
+		}
+		w.maxT = max(w.maxT, op.t)
 	}
 	w.cnt = cnt
 }
 
 // scatter copies operations [lo, hi) into group order, each group's from
 // cnt[g] on: writes, which do not stall like reads from all over the
-// batch would. Late operations and touches become empty touches. Members
-// are hashed here, where the reads of their bytes (mostly cache misses)
-// overlap.
+// batch would. Late operations, touches and a replay's operations become
+// empty touches; the rest are live. Members are hashed here, where the
+// reads of their bytes (mostly cache misses) overlap.
 func (w *applier) scatter(b *Batch, replay bool, lo, hi int) {
-	sorted, cnt, late := w.m.sorted, w.cnt, w.m.p.late
+	sorted, cnt := w.m.sorted, w.cnt
+	wm, lateness := w.wm, w.m.s.lateness
+	w.nLate = 0
 	for i := lo; i < hi; i++ {
 		op := &b.ops[i]
 		o := &sorted[cnt[op.g]]
 		cnt[op.g]++
-		switch {
-		case replay || late[i] || op.kind == opTouch:
+		if op.kind == opTouch {
 			*o = mop{kind: opTouch}
+			continue
+		}
+		if wm != noTime && op.t < wm-lateness {
+			w.nLate++
+			*o = mop{kind: opTouch}
+			continue
+		}
+		wm = max(wm, op.t)
+		switch {
+		case replay:
+			*o = mop{kind: opTouch, live: true}
 		case op.kind == opAdd:
-			*o = mop{t: op.t, x: math.Float64bits(op.delta), m: op.m, kind: opAdd}
+			*o = mop{t: op.t, x: op.x, m: op.m, kind: opAdd, live: true}
 		default:
-			*o = mop{t: op.t, x: murmur64a(op.member, hllSeed), i: int32(i), m: op.m, kind: opMember}
+			*o = mop{t: op.t, x: murmur64a(b.members[op.x], hllSeed), i: int32(op.x), m: op.m, kind: opMember, live: true}
 		}
 	}
 }
@@ -588,12 +681,17 @@ func (w *applier) scatter(b *Batch, replay bool, lo, hi int) {
 // apply applies the operations of groups [lo, hi) and finishes their
 // entities, filling their views.
 func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
-	m, s, p := w.m, w.m.s, &w.m.p
+	m, s := w.m, w.m.s
 	sorted, beg := m.sorted, m.beg
 	for gi := lo; gi < hi; gi++ {
+		live := false
+		for k := beg[gi]; k < beg[gi+1] && !live; k++ {
+			live = sorted[k].live
+		}
+		m.live[gi] = live
 		g := &b.groups[gi]
 		e := m.ents[g.f][g.entity]
-		if e == nil && p.gAt[gi] != noTime {
+		if e == nil && live {
 			e = m.newEnt(&s.fams[g.f], len(m.mf[g.f].dis))
 			w.added = append(w.added, gi)
 		}
@@ -644,7 +742,7 @@ func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
 				// newest cap stay exact.
 				w.addOver(d, op.i, op.t, op.x)
 			} else {
-				d.put(op.x, b.ops[op.i].member, op.t)
+				d.put(op.x, b.members[op.i], op.t)
 			}
 		}
 		for mi := range f.metrics {
@@ -657,6 +755,9 @@ func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
 			}
 		}
 		w.finish(b, gi, res, &views[gi])
+		// finish picked this entity's over-cap members: over holds one
+		// entity's at a time, not the whole Apply's.
+		w.over = w.over[:0]
 	}
 }
 
@@ -701,10 +802,10 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 					n++
 				}
 			}
-			dv.members = sl.scored(n)[:0]
+			dv.mm, dv.buf = sl.mmems(n)[:0], d.buf
 			for i := range d.ms {
 				if sm := &d.ms[i]; sm.score > live {
-					dv.members = append(dv.members, scored{sm.member, sm.score})
+					dv.mm = append(dv.mm, vmem{sm.score, sm.off, sm.n})
 				}
 			}
 			continue
@@ -751,7 +852,7 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 	}
 	// Trim distinct members after the view, as RedisStore does at the start
 	// of its next Apply from what it read in this one.
-	if m.p.gAt[gi] == noTime {
+	if !m.live[gi] {
 		return
 	}
 	for di, mi := range mf.dis {
@@ -767,13 +868,16 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 type mop struct {
 	t    int64
 	x    uint64
-	i    int32 // index in Batch.ops (opMember): the member is read there when needed
+	i    int32 // index in Batch.members (opMember): the member is read there when needed
 	m    MetricID
 	kind uint8
+	// live: the operation is neither a touch nor late (a replay's are
+	// touches, but live): its entity is made if new, and trimmed.
+	live bool
 }
 
 // overMem is a member for an entity already over the cap: the operation
-// Batch.ops[i] (its member has hash h). prev chains the members of one
+// Batch.members[i] (its hash is h). prev chains the members of one
 // (entity, metric) newest first: 1 + the index in applier.over of the one
 // added before, 0 for the first.
 type overMem struct {
@@ -801,13 +905,13 @@ func (w *applier) addOver(d *mdis, i int32, t int64, h uint64) {
 // away and are in the HyperLogLogs already.
 func (w *applier) putOver(b *Batch, d *mdis) {
 	capN := w.m.s.cap
-	ov, ops := w.over, b.ops
+	ov, mems := w.over, b.members
 	picked := w.picked[:0]
 	pick := func(o *overMem) {
 		if len(picked) == capN {
 			return
 		}
-		member := ops[o.i].member
+		member := mems[o.i]
 		for _, p := range picked {
 			if p.h == o.h && p.member == member {
 				return
@@ -826,7 +930,7 @@ func (w *applier) putOver(b *Batch, d *mdis) {
 			if c := cmp.Compare(b.t, a.t); c != 0 {
 				return c
 			}
-			return strings.Compare(ops[b.i].member, ops[a.i].member)
+			return strings.Compare(mems[b.i], mems[a.i])
 		})
 		for i := 0; i < len(run) && len(picked) < capN; i++ {
 			pick(&run[i])
@@ -844,7 +948,7 @@ func (w *applier) putOver(b *Batch, d *mdis) {
 			}
 			if len(run) > 1 {
 				slices.SortFunc(run, func(a, b overMem) int {
-					return strings.Compare(ops[b.i].member, ops[a.i].member)
+					return strings.Compare(mems[b.i], mems[a.i])
 				})
 			}
 			for i := range run {
@@ -885,18 +989,31 @@ func (w *applier) trim(cm *cmetric, d *mdis, at int64) {
 		// index rebuilt.
 		kept := d.ms[:0]
 		d.oldest = math.MaxInt64
+		nb := 0
 		for _, sm := range d.ms {
 			if sm.score > cut {
 				kept = append(kept, sm)
 				d.oldest = min(d.oldest, sm.score)
+				nb += int(sm.n)
 			}
 		}
-		clear(d.ms[len(kept):]) // let dropped member strings be collected
 		d.ms = kept
 		if cap(d.ms) > 4*max(len(d.ms), capN) {
 			// Shrink after a burst, so the entity does not keep its peak.
 			d.ms = slices.Clone(d.ms)
 			d.tab = nil
+		}
+		if len(d.buf) > 2*nb+64 {
+			// Mostly dropped members' bytes: move the kept ones to a new
+			// buf (the old one is never written over, views may hold it).
+			buf := make([]byte, 0, 2*nb+64)
+			for i := range d.ms {
+				x := &d.ms[i]
+				off := len(buf)
+				buf = append(buf, d.buf[x.off:x.off+x.n]...)
+				x.off = uint32(off)
+			}
+			d.buf = buf
 		}
 		d.reindex()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -192,4 +193,165 @@ func renderResult(s Schema, r *Result) string {
 		sb.WriteString("\n")
 	}
 	return sb.String()
+}
+
+// TestMemoryViewsOutliveApplies: a Result stays what it was after later
+// Applies change, trim and re-pack the same entities (views share member
+// bytes with the store, which must never write over them).
+func TestMemoryViewsOutliveApplies(t *testing.T) {
+	s := Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
+		{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute}},
+		{Name: "users", Kind: Distinct, Windows: []time.Duration{time.Minute, 10 * time.Minute}},
+	}}}, DistinctCap: 5}
+	tests := []struct {
+		name string
+		par  int // appliers; 0: one
+	}{{"one applier", 0}, {"split", 3}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := NewMemory(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.par > 0 {
+				m.par, m.parOps, m.chunk = tc.par, 1, 20
+			}
+			r := rand.New(rand.NewPCG(5, 6))
+			type kept struct {
+				res  *Result
+				text string
+			}
+			var all []kept
+			var b Batch
+			for i := range 4000 {
+				at := t0.Add(time.Duration(i) * 700 * time.Millisecond)
+				ip := "ip" + strconv.Itoa(r.IntN(4))
+				// Members of varied lengths, most seen once: sets go over
+				// the cap and their bytes are re-packed on trims.
+				user := strings.Repeat("u", 1+r.IntN(12)) + strconv.Itoa(r.IntN(400))
+				b.Add(0, ip, 0, at, 1)
+				b.AddMember(0, ip, 1, at, user)
+				if b.Len() < 40 {
+					continue
+				}
+				res, err := m.Apply(context.Background(), &b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, kept{res, renderResult(s, res)})
+				b.Reset()
+			}
+			for i, k := range all {
+				if got := renderResult(s, k.res); got != k.text {
+					t.Fatalf("result %d of %d changed after later Applies:\n%s\nwas\n%s", i, len(all), got, k.text)
+				}
+			}
+		})
+	}
+}
+
+// TestNthSmallest: the quickselect trims use agrees with sorting, with
+// duplicates, sorted and reversed input.
+func TestNthSmallest(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	tests := []struct {
+		name string
+		gen  func(n int) []int64
+	}{
+		{"random", func(n int) []int64 {
+			a := make([]int64, n)
+			for i := range a {
+				a[i] = r.Int64N(1000)
+			}
+			return a
+		}},
+		{"few values", func(n int) []int64 {
+			a := make([]int64, n)
+			for i := range a {
+				a[i] = r.Int64N(3)
+			}
+			return a
+		}},
+		{"sorted", func(n int) []int64 {
+			a := make([]int64, n)
+			for i := range a {
+				a[i] = int64(i)
+			}
+			return a
+		}},
+		{"reversed", func(n int) []int64 {
+			a := make([]int64, n)
+			for i := range a {
+				a[i] = int64(n - i)
+			}
+			return a
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, n := range []int{1, 2, 3, 5, 17, 64, 65, 130, 1000} {
+				a := tc.gen(n)
+				sorted := slices.Clone(a)
+				slices.Sort(sorted)
+				for _, k := range []int{0, n / 3, n / 2, n - 1} {
+					if got := nthSmallest(slices.Clone(a), k); got != sorted[k] {
+						t.Fatalf("n=%d k=%d: %d, want %d", n, k, got, sorted[k])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestMemoryRejectsBadOps: an operation the schema does not allow fails the
+// whole Apply, whichever goroutine's share it is in, and nothing of the
+// batch is applied.
+func TestMemoryRejectsBadOps(t *testing.T) {
+	s := Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
+		{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute}},
+		{Name: "users", Kind: Distinct, Windows: []time.Duration{time.Minute}},
+	}}}}
+	tests := []struct {
+		name, want string
+		bad        func(b *Batch, at time.Time)
+	}{
+		{"unknown family", "uses family 1", func(b *Batch, at time.Time) { b.Add(1, "x", 0, at, 1) }},
+		{"unknown metric", "uses metric 2", func(b *Batch, at time.Time) { b.Add(0, "x", 2, at, 1) }},
+		{"Add on Distinct", "use AddMember for Distinct", func(b *Batch, at time.Time) { b.Add(0, "x", 1, at, 1) }},
+		{"AddMember on Count", "use AddMember for Distinct", func(b *Batch, at time.Time) { b.AddMember(0, "x", 0, at, "u") }},
+	}
+	for _, tc := range tests {
+		for _, split := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/split=%v", tc.name, split), func(t *testing.T) {
+				m, _ := NewMemory(s)
+				if split {
+					m.par, m.parOps, m.chunk = 3, 1, 10
+				}
+				var b Batch
+				for i := range 100 {
+					at := t0.Add(time.Duration(i) * time.Second)
+					b.Add(0, "ip"+strconv.Itoa(i%7), 0, at, 1)
+					b.AddMember(0, "ip"+strconv.Itoa(i%7), 1, at, "u"+strconv.Itoa(i))
+				}
+				tc.bad(&b, t0.Add(100*time.Second))
+				b.MarkApplied("p0", 0)
+				if _, err := m.Apply(context.Background(), &b); err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Apply: %v, want an error with %q", err, tc.want)
+				}
+				b.Reset()
+				b.Touch(0, "ip1", t0)
+				res, err := m.Apply(context.Background(), &b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, _ := res.View(0, "ip1")
+				if n := v.Value(0, time.Minute); n != 0 || !v.At.IsZero() {
+					t.Errorf("after the rejected batch ip1 has %v events at %v, want none", n, v.At)
+				}
+				if off, _ := m.AppliedOffsets(context.Background(), []string{"p0"}); off["p0"] != -1 {
+					t.Errorf("applied offset %d after the rejected batch, want -1", off["p0"])
+				}
+			})
+		}
+	}
 }

@@ -341,13 +341,13 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		}
 		cm := &s.fams[b.groups[op.g].f].metrics[op.m]
 		if op.kind == opAdd {
-			d := countDelta(cm.Kind, op.delta)
+			d := countDelta(cm.Kind, op.delta())
 			for j, t := range cm.tiers {
 				r.addAgg(op.g, op.m, uint8(j), floorDiv(op.t, t.res), d)
 			}
 			continue
 		}
-		k := memKey{op.g, op.m, op.member}
+		k := memKey{op.g, op.m, b.member(op)}
 		if old, ok := r.mem[k]; !ok || op.t > old {
 			r.mem[k] = op.t
 		}

@@ -60,12 +60,14 @@ type disView struct {
 	// members are the live members; sorted newest first (ties: member
 	// descending) once sorted is set.
 	members []scored
+	// Memory's views hold the live members as records into the entity's
+	// member bytes instead (mm into buf, see mdis.str): copies without
+	// pointers, which the collector does not scan. Members makes strings
+	// of them the first time it is called.
+	mm      []vmem
+	buf     []byte
 	loaded  bool // kept for Memory's views; every view holds its members
 	sorted  bool
-	// wins/cnts: exact live-member counts over some windows, when a store
-	// precomputed them (none does today; count scans members otherwise).
-	wins    []int64
-	cnts    []int
 	evicted int64 // newest event time of a member dropped by the cap; math.MinInt64 if none
 	est     []float64
 }
@@ -155,13 +157,16 @@ func (v *View) Distinct(m MetricID, w time.Duration) (n float64, exact bool) {
 // than the longest one kept see what it keeps).
 func (d *disView) count(at, w, maxWin int64) int {
 	w = min(w, maxWin)
-	for i, x := range d.wins {
-		if min(x, maxWin) == w && i < len(d.cnts) {
-			return d.cnts[i]
-		}
-	}
 	ws := at - w
 	c := 0
+	if d.mm != nil {
+		for i := range d.mm {
+			if d.mm[i].score > ws {
+				c++
+			}
+		}
+		return c
+	}
 	for _, s := range d.members {
 		if s.score > ws {
 			c++
@@ -178,6 +183,13 @@ func (v *View) Members(m MetricID, max int) []string {
 		return nil
 	}
 	if !mv.dis.sorted {
+		if d := mv.dis; d.mm != nil {
+			d.members = make([]scored, len(d.mm))
+			for i := range d.mm {
+				d.members[i] = scored{memberStr(d.buf, d.mm[i].off, d.mm[i].n), d.mm[i].score}
+			}
+			d.mm = nil
+		}
 		sortMembers(mv.dis.members)
 		mv.dis.sorted = true
 	}
