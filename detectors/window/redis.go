@@ -53,7 +53,6 @@ type RedisStore struct {
 	s       *schema
 	o       RedisOptions
 	applied string
-	cluster bool
 
 	mu      sync.Mutex
 	wms     watermarks
@@ -632,7 +631,6 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 		if ce != nil && o.at <= at-f.retain-s.lateness {
 			// Everything in it is outside every window, for good: its
 			// writer is gone, or will write a new state.
-			o := o
 			r.pending = append(r.pending, func(p redis.Pipeliner) {
 				p.Eval(context.Background(), delIfSame, []string{hkey}, o.field, o.val)
 			})
@@ -888,9 +886,8 @@ func NewRedis(client redis.UniversalClient, s Schema, opts RedisOptions) (*Redis
 	if opts.AppliedTTL <= 0 {
 		opts.AppliedTTL = 7 * 24 * time.Hour
 	}
-	_, cluster := client.(*redis.ClusterClient)
 	return &RedisStore{
-		c: client, s: cs, o: opts, cluster: cluster,
+		c: client, s: cs, o: opts,
 		applied: opts.Prefix + ":applied",
 		wms:     newWatermarks(), cache: make(map[gkey]*rent), unsure: make(map[string]bool),
 		mem: make(map[memKey]int64),
