@@ -70,10 +70,14 @@
 // states: a restarted worker, a worker after a Redis error, and an entity
 // the cache forgot and met again (a lagging partition may still write
 // into visible buckets) each start a new field from zero, and the old
-// field keeps counting until everything in it is outside every window.
-// Then any reader deletes it, with a compare-and-delete script (its
-// writer may be alive and write again). A hash thus holds one field per
-// instance that wrote the entity within its retention.
+// field keeps counting. A field of the same process (an earlier token or
+// rent) is taken over: its content is merged into the own state and the
+// next HSET of the own field deletes it in the same MULTI, so a flaky
+// Redis does not make fields pile up. Fields of other processes are
+// merged until everything in them is outside every window; then any
+// reader deletes them, with a compare-and-delete script (their writer may
+// be alive and write again). A hash thus holds about one field per
+// process that wrote the entity within its retention.
 //
 // Apply aggregates the batch in the worker and sends everything as ONE
 // MULTI/EXEC round trip. Per touched entity: the HSET of the own field

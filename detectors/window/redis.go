@@ -80,17 +80,23 @@ type RedisStore struct {
 	tok string
 	gen uint32
 	seq uint64
+	// oldToks are this instance's earlier tokens (newest last, at most
+	// maxOldToks): fields named with them are this process's own, so it
+	// takes them over (see adopt) instead of letting them pile up.
+	oldToks []string
 
-	args    cmdArgs
-	fb      []byte
-	reads   []gread
-	pfcPool []*redis.IntCmd
-	bpool   [][]memEntry
-	fv      []fieldVal
-	dec     blobState
-	scs     []scored
-	scores  []int64
-	olds    []oldField
+	args     cmdArgs
+	fb       []byte
+	reads    []gread
+	pfcPool  []*redis.IntCmd
+	bpool    [][]memEntry
+	fv       []fieldVal
+	dec      blobState
+	scs      []scored
+	scores   []int64
+	olds     []oldField
+	mineF    []oldField
+	adoptDec blobState
 
 	p plan
 	// Counter updates per group, as short linked lists in one slice: an
@@ -119,6 +125,9 @@ type rent struct {
 	ttlAt int64 // wall-clock ms of the last EXPIRE
 	at    int64 // entity At seen on the last read
 	dirty bool
+	// adopted are earlier fields of this process whose content the own
+	// state has taken over: the next write deletes them in the same MULTI.
+	adopted []string
 	// Own state, as written to (or about to be written to) field.
 	own  int64 // own At
 	ctr  []ownCtr
@@ -192,7 +201,7 @@ func (r *RedisStore) newRent(fam FamilyID, f *cfamily, key string) *rent {
 func (r *RedisStore) renew(ce *rent) {
 	r.seq++
 	ce.field = r.o.WorkerID + r.tok + strconv.FormatUint(r.seq, 36)
-	ce.gen, ce.own, ce.ctr, ce.dirty = r.gen, noTime, ce.ctr[:0], false
+	ce.gen, ce.own, ce.ctr, ce.dirty, ce.adopted = r.gen, noTime, ce.ctr[:0], false, ce.adopted[:0]
 	for m := range ce.mem {
 		clear(ce.mem[m])
 		ce.mem[m] = ce.mem[m][:0]
@@ -499,6 +508,10 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		}
 		// Whatever Redis holds now, the own states may differ from it:
 		// every rent starts a new field under a new token (see rent).
+		r.oldToks = append(r.oldToks, r.tok)
+		if len(r.oldToks) > maxOldToks {
+			r.oldToks = slices.Delete(r.oldToks, 0, len(r.oldToks)-maxOldToks)
+		}
 		r.tok, r.gen = newToken(), r.gen+1
 		return nil, r.wrapErr("apply a batch of "+strconv.Itoa(len(b.ops))+" operations", err)
 	}
@@ -547,6 +560,70 @@ func (r *RedisStore) writeOwn(ctx context.Context, pipe redis.Pipeliner, f *cfam
 	r.fb = appendBlob(r.fb[:0], f, ce)
 	a := &r.args
 	_ = pipe.Process(ctx, redis.NewIntCmd(ctx, "hset", a.str(ce.key), a.str(ce.field), a.str(string(r.fb))))
+	if len(ce.adopted) > 0 {
+		// Atomic with the HSET that now holds their content. If this
+		// MULTI fails the rent starts over (renew) and adopts again from
+		// whatever Redis holds.
+		pipe.HDel(ctx, ce.key, ce.adopted...)
+		ce.adopted = nil
+	}
+}
+
+// maxOldToks bounds how many earlier tokens an instance recognises.
+const maxOldToks = 64
+
+// mine says whether field was written by this process under an earlier
+// token or an earlier rent: nobody else writes it, so it can be taken over
+// without a race.
+func (r *RedisStore) mine(field string) bool {
+	rest, ok := strings.CutPrefix(field, r.o.WorkerID)
+	if !ok {
+		return false
+	}
+	if strings.HasPrefix(rest, r.tok) {
+		return true
+	}
+	for _, t := range r.oldToks {
+		if strings.HasPrefix(rest, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// adopt merges the content of an earlier field of this process into ce's
+// own state and schedules its deletion with the next write. Without this,
+// every failed Apply (a new token) or forgotten entity (a new rent) would
+// leave one more field per entity to read and decode until its content
+// leaves every window; a flaky Redis would multiply them.
+func (r *RedisStore) adopt(f *cfamily, ce *rent, field, val string) {
+	d := &r.adoptDec
+	d.reset()
+	at, ok := decodeBlob(val, d)
+	if !ok {
+		return
+	}
+	ce.own = max(ce.own, at)
+	for _, c := range d.ctrs {
+		if c.m >= len(f.metrics) || f.metrics[c.m].Kind == Distinct {
+			continue
+		}
+		if tj := f.metrics[c.m].tierByRes(c.res); tj >= 0 {
+			ce.addOwn(MetricID(c.m), uint8(tj), c.idx, c.v)
+		}
+	}
+	for _, mk := range d.marks {
+		if mk.m < len(ce.mark) {
+			ce.mark[mk.m] = max(ce.mark[mk.m], mk.mark)
+		}
+	}
+	for _, dm := range d.mems {
+		if dm.m < len(ce.mem) && f.metrics[dm.m].Kind == Distinct {
+			ce.putOwn(dm.m, []memEntry{{memKey{member: dm.member}, dm.t}})
+		}
+	}
+	ce.adopted = append(ce.adopted, field)
+	r.markDirty(ce)
 }
 
 // reuse returns n zeroed read slots for an Apply, emptying the pools the
@@ -613,7 +690,10 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 			continue // a corrupt field, or a newer layout: not ours to read
 		}
 		at = max(at, fat)
-		if fat != noTime {
+		switch {
+		case ce != nil && r.mine(k):
+			r.mineF = append(r.mineF, oldField{k, val, fat})
+		case fat != noTime:
 			r.olds = append(r.olds, oldField{k, val, fat})
 		}
 	}
@@ -727,6 +807,13 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 	if ce != nil && at != noTime {
 		ce.at = max(ce.at, at)
 	}
+	// This view counted this process's earlier fields like any other;
+	// from the next write on the own field holds their content instead.
+	for _, o := range r.mineF {
+		r.adopt(f, ce, o.field, o.val)
+	}
+	clear(r.mineF)
+	r.mineF = r.mineF[:0]
 	for m := range f.metrics {
 		cm := &f.metrics[m]
 		dv := mvs[m].dis

@@ -163,3 +163,79 @@ func TestRedisTrimReachesOthers(t *testing.T) {
 		t.Errorf("members = %s, want u9 u8 u7 u6", got)
 	}
 }
+
+// TestRedisFieldsTakenOverAfterFailures: every failed Apply makes an
+// instance write new fields (its MULTI may or may not have run); the
+// instance takes its earlier fields over with its next writes, so a flaky
+// Redis does not make fields pile up, and nothing is counted twice on the
+// way.
+func TestRedisFieldsTakenOverAfterFailures(t *testing.T) {
+	srv := testenv.Redis(t)
+	c := redisClient(t, srv)
+	s := Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
+		{Name: "req", Kind: Count, Windows: []time.Duration{time.Hour}},
+		{Name: "users", Kind: Distinct, Windows: []time.Duration{time.Hour}},
+	}}}}
+	st := newRedisStore(t, srv, s)
+	reader := newRedisStore(t, srv, s)
+	ctx := context.Background()
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	n := 0
+	apply := func(ctx context.Context, entity string) error {
+		var b Batch
+		n++
+		b.Add(0, entity, 0, sec(float64(n)), 1)
+		b.AddMember(0, entity, 1, sec(float64(n)), "u"+strconv.Itoa(n))
+		_, err := st.Apply(ctx, &b)
+		return err
+	}
+	read := func() *View {
+		t.Helper()
+		var b Batch
+		b.Touch(0, "x", sec(float64(n)))
+		r, err := reader.Apply(ctx, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := r.View(0, "x")
+		return v
+	}
+	applied := 0
+	for round := range 10 {
+		if err := apply(ctx, "x"); err != nil {
+			t.Fatal(err)
+		}
+		applied++
+		if err := apply(canceled, "x"); err == nil {
+			t.Fatal("Apply with a canceled context: want an error")
+		}
+		n-- // that event was not applied
+		if round%2 == 1 {
+			// A batch that does not touch x still writes x's takeover.
+			if err := apply(ctx, "y"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v := read(); v.Value(0, time.Hour) != float64(applied) {
+			t.Fatalf("round %d: x has %v requests, want %d", round, v.Value(0, time.Hour), applied)
+		}
+	}
+	if err := apply(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	applied++
+	if err := apply(ctx, "y"); err != nil {
+		t.Fatal(err)
+	}
+	v := read()
+	if v.Value(0, time.Hour) != float64(applied) {
+		t.Errorf("x has %v requests, want %d", v.Value(0, time.Hour), applied)
+	}
+	if got, exact := v.Distinct(1, time.Hour); got != float64(applied) || !exact {
+		t.Errorf("x has %v distinct users (exact %v), want %d", got, exact, applied)
+	}
+	if fields := c.HLen(ctx, "t:{ip:x}:h").Val(); fields > 2 {
+		t.Errorf("x's hash holds %d fields after 10 failed Applies, want at most 2 (the own one and one being taken over)", fields)
+	}
+}
