@@ -38,7 +38,8 @@ type Metric struct {
 	// They decide which bucket resolutions are kept (see doc.go).
 	Windows []time.Duration
 	// History and HistoryBucket (Count/Sum only) keep per-bucket history this
-	// long at this bucket size for View.Series and View.Baseline.
+	// long at this bucket size for View.Series, View.Baseline and
+	// View.Seasonal (e.g. 4 weeks of 1 h buckets for hour-of-week profiles).
 	History, HistoryBucket time.Duration
 	// MinEvents (Distinct only): above the exact cap, report the HyperLogLog
 	// estimate only when the family's first metric has at least MinEvents in

@@ -292,6 +292,43 @@ var conformance = []struct {
 				}
 			}}},
 	}},
+	{"seasonal baseline", Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
+		{Name: "req", Kind: Count, Windows: []time.Duration{time.Hour}, History: 8 * time.Hour, HistoryBucket: time.Hour},
+	}}}}, []step{{
+		// Hours 0..5 hold 10, 1, 12, 1, 14, 1 events; At is in hour 6.
+		// With a 2 h period the same phase is hours 4, 2, 0: 14, 12, 10.
+		ops: func() []op {
+			var out []op
+			for h, n := range []int{10, 1, 12, 1, 14, 1, 3} {
+				for i := range n {
+					out = append(out, add("s", 0, sec(float64(h*3600+i*60)), 1))
+				}
+			}
+			return out
+		}(),
+		checks: []check{func(t *testing.T, r *Result, _ Store) {
+			v, _ := r.View(0, "s")
+			mean, std, n := v.Seasonal(0, 2*time.Hour, 0)
+			if math.Abs(mean-12) > 1e-9 || math.Abs(std-math.Sqrt(8.0/3)) > 1e-9 || n != 3 {
+				t.Errorf("Seasonal(2h, equal weights) = %v %v %d, want 12 %v 3", mean, std, n, math.Sqrt(8.0/3))
+			}
+			// One period of half-life: weights 1, 1/2, 1/4 from the newest.
+			mean, _, _ = v.Seasonal(0, 2*time.Hour, 2*time.Hour)
+			if want := (14 + 12.0/2 + 10.0/4) / 1.75; math.Abs(mean-want) > 1e-9 {
+				t.Errorf("Seasonal(2h, 2h half-life) mean = %v, want %v", mean, want)
+			}
+			// A period of one bucket is the plain baseline of hours 5..0.
+			if mean, std, n := v.Seasonal(0, time.Hour, 0); n != 6 || std == 0 || mean != (10+1+12+1+14+1)/6.0 {
+				t.Errorf("Seasonal(1h) = %v %v %d: a period of one bucket is the plain baseline", mean, std, n)
+			}
+			// Not a multiple of the bucket, or longer than the history.
+			for _, p := range []time.Duration{90 * time.Minute, 9 * time.Hour} {
+				if _, _, n := v.Seasonal(0, p, 0); n != 0 {
+					t.Errorf("Seasonal(%v) n = %d, want 0", p, n)
+				}
+			}
+		}},
+	}}},
 	{"series and baseline", ipSchema, []step{{
 		// Hours 0..4 hold 2, 4, 0, 6, 8 events; the current hour 5 holds 1.
 		ops: func() []op {

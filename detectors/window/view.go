@@ -283,3 +283,68 @@ func (v *View) Baseline(m MetricID, halfLife time.Duration) (mean, std float64, 
 	}
 	return mean, math.Sqrt(swd / sw), n
 }
+
+// Seasonal is a seasonal baseline of a Count/Sum metric with History: the
+// exponentially weighted mean and standard deviation of the history
+// buckets at the same phase of earlier periods as the bucket holding At
+// (with 1 h buckets and a 168 h period: the same hour of the week in
+// earlier weeks; the current bucket is excluded), from the first bucket
+// with data on; empty buckets after it count as zeros. A period halfLife
+// older weighs half as much; halfLife <= 0 weighs all equally. n is the
+// number of those buckets with data; 0 when the period is not a multiple
+// of HistoryBucket or History keeps less than one earlier period.
+func (v *View) Seasonal(m MetricID, period, halfLife time.Duration) (mean, std float64, n int) {
+	cm, mv := v.metric(m)
+	if cm == nil || cm.hist < 0 || v.at == math.MinInt64 {
+		return 0, 0, 0
+	}
+	tr := &cm.tiers[cm.hist]
+	p := period.Milliseconds()
+	if p <= 0 || p%tr.res != 0 {
+		return 0, 0, 0
+	}
+	step := p / tr.res
+	t := mv.tiers[cm.hist]
+	hi := floorDiv(v.at, tr.res)
+	lo := hi - tr.n + 1
+	first := int64(math.MaxInt64)
+	for i, x := range t.vals {
+		if idx := t.first + int64(i); x != 0 && idx >= lo && idx < hi {
+			first = idx
+			break
+		}
+	}
+	val := func(idx int64) float64 {
+		if k := idx - t.first; k >= 0 && k < int64(len(t.vals)) {
+			return t.vals[k]
+		}
+		return 0
+	}
+	decay := 1.0
+	if halfLife > 0 {
+		decay = math.Exp2(-float64(p) / float64(halfLife.Milliseconds()))
+	}
+	var sw, swx float64
+	w := 1.0
+	for i := hi - step; i >= lo && i >= first; i -= step {
+		x := val(i)
+		sw += w
+		swx += w * x
+		if x != 0 {
+			n++
+		}
+		w *= decay
+	}
+	if sw == 0 {
+		return 0, 0, 0
+	}
+	mean = swx / sw
+	var swd float64
+	w = 1.0
+	for i := hi - step; i >= lo && i >= first; i -= step {
+		d := val(i) - mean
+		swd += w * d * d
+		w *= decay
+	}
+	return mean, math.Sqrt(swd / sw), n
+}
