@@ -388,9 +388,6 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	reads := r.reuse(len(b.groups))
 	defer r.reuse(0)
 	bases := make([]string, len(b.groups))
-	// States written in this MULTI: if it fails they are not in Redis,
-	// and the rents start new fields (see renew).
-	written := 0
 	mi := 0
 	for gi, g := range b.groups {
 		f := &s.fams[g.f]
@@ -447,7 +444,11 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			}
 			ce.own = max(ce.own, gAt)
 			r.writeOwn(ctx, pipe, f, ce)
-			written++
+		} else if ce != nil && ce.dirty && ce.gen == r.gen {
+			// A trim or a takeover changed the own state: it must be in
+			// Redis before the read below, which would otherwise see
+			// neither the new field nor an adopted field's deletion.
+			r.writeOwn(ctx, pipe, f, ce)
 		}
 		if rd.ttl {
 			_ = pipe.Process(ctx, redis.NewBoolCmd(ctx, "expire", a.str(hkey), a.i64(int64(r.ttl(f)/time.Second))))
@@ -484,7 +485,8 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			}
 		}
 	}
-	// Entities trimmed after their last write and not in this batch.
+	// Entities trimmed or taken over after their last write and not in
+	// this batch (no read of theirs is in this MULTI).
 	for _, ce := range r.dirty {
 		if ce.dirty && ce.gen == r.gen {
 			r.writeOwn(ctx, pipe, &s.fams[ce.fam], ce)

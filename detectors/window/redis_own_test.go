@@ -239,3 +239,52 @@ func TestRedisFieldsTakenOverAfterFailures(t *testing.T) {
 		t.Errorf("x's hash holds %d fields after 10 failed Applies, want at most 2 (the own one and one being taken over)", fields)
 	}
 }
+
+// TestRedisTakeoverAfterLostReply: a MULTI ran but its reply was lost, so
+// the instance took a new token; the retry of the batch only reads (the
+// offsets show it applied) and takes the earlier field over. The next
+// Apply writes that state before reading the entity again, even when its
+// batch only touches the entity: reading first would see neither the old
+// field's deletion nor the new field and count the old content twice.
+func TestRedisTakeoverAfterLostReply(t *testing.T) {
+	srv := testenv.Redis(t)
+	st := newRedisStore(t, srv, crashSchema)
+	reader := newRedisStore(t, srv, crashSchema)
+	ctx := context.Background()
+	var b Batch
+	for i := range 10 {
+		addEvent(&b, event{stream: "p0", offset: int64(i), ip: "x", user: "u", t: sec(float64(i))})
+	}
+	if _, err := st.Apply(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	// What a failed Exec does, although this MULTI ran.
+	delete(st.appliedHere, "p0")
+	st.unsure["p0"] = true
+	st.oldToks = append(st.oldToks, st.tok)
+	st.tok, st.gen = newToken(), st.gen+1
+	check := func(step string) {
+		t.Helper()
+		var tb Batch
+		tb.Touch(0, "x", sec(10))
+		r, err := reader.Apply(ctx, &tb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := r.View(0, "x"); v.Value(0, time.Hour) != 10 {
+			t.Errorf("%s: x has %v requests, want 10", step, v.Value(0, time.Hour))
+		}
+	}
+	if _, err := st.Apply(ctx, &b); err != nil { // the retry: reads only
+		t.Fatal(err)
+	}
+	check("after the retry")
+	for i := range 3 {
+		var tb Batch
+		tb.Touch(0, "x", sec(10))
+		if _, err := st.Apply(ctx, &tb); err != nil {
+			t.Fatal(err)
+		}
+		check("after touch " + strconv.Itoa(i))
+	}
+}
