@@ -16,6 +16,12 @@
 // adds a whole extra bucket; with events spread evenly inside that bucket
 // it is exact, otherwise it is off by less than one bucket's share.
 //
+// Baselines come from a metric's History tier (HistoryBucket buckets kept
+// for History): View.Series returns them, View.Baseline is their
+// exponentially weighted mean and standard deviation (the EWMA baseline),
+// and View.Seasonal the same over the buckets at the same phase of earlier
+// periods (with 1 h buckets and a 168 h period: an hour-of-week profile).
+//
 // Distinct metrics keep each member's newest event time, so their exact
 // counts have exact edges. An entity keeps at most Schema.DistinctCap (64)
 // live members; when more arrive, the oldest are dropped after the Apply
