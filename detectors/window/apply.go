@@ -121,10 +121,8 @@ type viewSlabs struct {
 	dvs    []disView
 	scs    []scored
 	mms    []vmem
-	is     []int
 }
 
-func (sl *viewSlabs) ints(n int) []int               { return takeFrom(&sl.is, n, 1024) }
 func (sl *viewSlabs) metricViews(n int) []metricView { return takeFrom(&sl.mvs, n, 1024) }
 func (sl *viewSlabs) series(n int) []series          { return takeFrom(&sl.sers, n, 1024) }
 func (sl *viewSlabs) scored(n int) []scored          { return takeFrom(&sl.scs, n, 2048) }

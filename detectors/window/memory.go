@@ -788,7 +788,7 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 		cm := &f.metrics[mi]
 		if cm.Kind == Distinct {
 			dv := sl.disView()
-			dv.evicted, dv.loaded = noTime, true
+			dv.evicted = noTime
 			mvs[mi].dis = dv
 			if e == nil {
 				continue

@@ -866,7 +866,7 @@ func (r *RedisStore) distinctView(v *View, cm *cmetric, m int, mvs []metricView,
 	all = kept
 	r.scs = all
 	dv := sl.disView()
-	dv.evicted, dv.loaded = mark, true
+	dv.evicted = mark
 	mvs[m].dis = dv
 	live := at - cm.maxWin
 	n := 0

@@ -2,10 +2,10 @@ package window
 
 // cmdArgs holds the arguments of one Apply's frequent commands (HSET,
 // HGETALL, EXPIRE, PFADD) in memory reused from Apply to Apply.
-// go-redis takes arguments as []any: boxing a string, int64 or float64
+// go-redis takes arguments as []any: boxing a string or int64
 // into an interface allocates, one allocation per argument, which was a
 // large part of RedisStore's Go cost. Values are kept in slabs and passed
-// by pointer instead (*string, *int64 and *float64 are written like the
+// by pointer instead (*string and *int64 are written like the
 // values; a pointer boxes without allocating), and the commands' argument
 // lists are windows of one reused slice.
 //
@@ -15,7 +15,6 @@ type cmdArgs struct {
 	argv []any
 	strs slab[string]
 	ints slab[int64]
-	flts slab[float64]
 }
 
 // slab hands out stable pointers to values, from chunks kept for reuse.
@@ -54,16 +53,12 @@ func (a *cmdArgs) reset() {
 	a.argv = a.argv[:0]
 	a.strs.reset()
 	a.ints.reset()
-	a.flts.reset()
 }
 
-func (a *cmdArgs) str(s string) any   { return a.strs.put(s) }
-func (a *cmdArgs) i64(v int64) any    { return a.ints.put(v) }
-func (a *cmdArgs) f64(v float64) any  { return a.flts.put(v) }
-func (a *cmdArgs) mark() int          { return len(a.argv) }
-func (a *cmdArgs) add(args ...any)    { a.argv = append(a.argv, args...) }
-func (a *cmdArgs) drop(start int)     { clear(a.argv[start:]); a.argv = a.argv[:start] }
-func (a *cmdArgs) from(start int) int { return len(a.argv) - start }
+func (a *cmdArgs) str(s string) any { return a.strs.put(s) }
+func (a *cmdArgs) i64(v int64) any  { return a.ints.put(v) }
+func (a *cmdArgs) mark() int        { return len(a.argv) }
+func (a *cmdArgs) add(args ...any)  { a.argv = append(a.argv, args...) }
 
 // cmd is the argument list appended since start. Its capacity ends with
 // it, so later appends never write into it.

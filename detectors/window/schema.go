@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -34,17 +33,12 @@ type cmetric struct {
 	// Distinct only
 	hllRes []int64 // distinct HLL bucket resolutions, ms (one per distinct resolution needed)
 	winHLL []int   // per Windows[i]: index into hllRes
-	// cntWins are the windows (ms, ascending) whose exact counts a view
-	// carries without holding members: Windows, plus for a family's first
-	// metric the windows other Distinct metrics test MinEvents over.
-	cntWins []int64
 }
 
 type cfamily struct {
 	Family
 	metrics  []cmetric
-	hasCount bool // family has a Count/Sum metric (needs the hash)
-	firstDis int  // first Distinct metric, -1 if none
+	firstDis int // first Distinct metric, -1 if none
 	retain   int64
 	nslots   int64 // Memory: bucket slots of all tiers of all metrics
 	ntiers   int   // Memory: tiers of all metrics
@@ -134,8 +128,6 @@ func compile(s Schema) (*schema, error) {
 				if cm.maxWin > cf.retain {
 					cf.retain = cm.maxWin
 				}
-			} else {
-				cf.hasCount = true
 			}
 			cf.metrics = append(cf.metrics, cm)
 		}
@@ -149,22 +141,6 @@ func compile(s Schema) (*schema, error) {
 				t.seq = cf.ntiers
 				cf.ntiers++
 			}
-			if cm.Kind != Distinct {
-				continue
-			}
-			for _, w := range cm.Windows {
-				cm.cntWins = appendWin(cm.cntWins, w.Milliseconds())
-			}
-			if mi == 0 {
-				for _, o := range cf.metrics[1:] {
-					if o.Kind == Distinct && o.MinEvents > 0 {
-						for _, w := range o.Windows {
-							cm.cntWins = appendWin(cm.cntWins, w.Milliseconds())
-						}
-					}
-				}
-			}
-			slices.Sort(cm.cntWins)
 		}
 		cs.fams = append(cs.fams, cf)
 	}
@@ -231,13 +207,6 @@ func compileMetric(m Metric) (cmetric, error) {
 		}
 	}
 	return cm, nil
-}
-
-func appendWin(ws []int64, w int64) []int64 {
-	if slices.Contains(ws, w) {
-		return ws
-	}
-	return append(ws, w)
 }
 
 func indexOf(s []int64, v int64) int {

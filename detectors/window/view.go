@@ -66,7 +66,6 @@ type disView struct {
 	// of them the first time it is called.
 	mm      []vmem
 	buf     []byte
-	loaded  bool // kept for Memory's views; every view holds its members
 	sorted  bool
 	evicted int64 // newest event time of a member dropped by the cap; math.MinInt64 if none
 	est     []float64
