@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/bits"
 	"sort"
-	"strconv"
 	"time"
 )
 
@@ -21,7 +20,6 @@ type tier struct {
 	off  int64  // Memory: where this tier's ring starts in the entity's slots
 	rn   int64  // Memory: ring slots, the power of two >= n
 	seq  int    // Memory: index of this tier among its family's tiers
-	name string // field-name part: "<metric>:<res seconds>:"
 }
 
 // cmetric is a Metric compiled for the hot path.
@@ -116,7 +114,6 @@ func compile(s Schema) (*schema, error) {
 				return nil, fmt.Errorf("window: family %q metric %d (%q): %w", f.Name, mi, m.Name, err)
 			}
 			for ti := range cm.tiers {
-				cm.tiers[ti].name = strconv.Itoa(mi) + ":" + strconv.FormatInt(cm.tiers[ti].res/1000, 10) + ":"
 				if r := cm.tiers[ti].res * cm.tiers[ti].n; r > cf.retain {
 					cf.retain = r
 				}
