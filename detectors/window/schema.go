@@ -15,11 +15,11 @@ const (
 
 // tier is one bucket resolution kept for a Count/Sum metric.
 type tier struct {
-	res  int64  // bucket length, ms
-	n    int64  // buckets kept, ending with the bucket holding At
-	off  int64  // Memory: where this tier's ring starts in the entity's slots
-	rn   int64  // Memory: ring slots, the power of two >= n
-	seq  int    // Memory: index of this tier among its family's tiers
+	res int64 // bucket length, ms
+	n   int64 // buckets kept, ending with the bucket holding At
+	off int64 // Memory: where this tier's ring starts in the entity's slots
+	rn  int64 // Memory: ring slots, the power of two >= n
+	seq int   // Memory: index of this tier among its family's tiers
 }
 
 // cmetric is a Metric compiled for the hot path.
