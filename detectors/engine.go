@@ -310,6 +310,9 @@ func (e *Engine) Process(ctx context.Context, events []Event, info []RouteInfo, 
 	e.stats.LastBatch = e.now()
 	e.cands = e.evaluate(res, e.cands[:0])
 	dets, err := e.settle(ctx, events, e.cands)
+	// Nothing keeps a view past settle: the next batch reuses their memory.
+	clear(e.cands)
+	res.Release()
 	if err != nil {
 		return nil, err
 	}

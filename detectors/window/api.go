@@ -79,7 +79,8 @@ type Store interface {
 	// current windowed values. It is atomic with b's MarkApplied offsets:
 	// after a crash AppliedOffsets reports exactly what is in the store. On
 	// error nothing may be assumed applied; the caller does not commit and
-	// may retry the same batch.
+	// may retry the same batch. A caller done with the Result may Release
+	// it, so that later Applies build their views in its memory.
 	Apply(ctx context.Context, b *Batch) (*Result, error)
 	// AppliedOffsets returns, per stream, the highest offset applied (-1 when
 	// unknown). It also restores the lateness watermark of those streams.

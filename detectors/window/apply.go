@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -90,47 +91,126 @@ func countDelta(k Kind, d float64) float64 {
 	return d
 }
 
-// arena hands out float slices from shared chunks, so building many views
-// costs few allocations.
-type arena struct{ buf []float64 }
-
-func (a *arena) take(n int) []float64 {
-	s := takeFrom(&a.buf, n, 8192)
-	clear(s)
-	return s
+// slab hands out slices of T from chunks of at least chunk elements. What
+// it hands out is never moved. reset makes every chunk reusable (clearing
+// what was handed out, so no stale pointer keeps memory alive): a Result's
+// views are built in slabs that Release gives back for a later Apply.
+type slab[T any] struct {
+	chunks [][]T
+	cur    int
 }
 
-// takeFrom hands out n elements of *slab, starting a new chunk of at
-// least chunk elements when the current one is full. Earlier slices keep
-// the old chunk alive, so nothing handed out is ever moved.
-func takeFrom[T any](slab *[]T, n, chunk int) []T {
-	if n > cap(*slab)-len(*slab) {
-		*slab = make([]T, 0, max(chunk, n))
+func (s *slab[T]) take(n, chunk int) []T {
+	for ; s.cur < len(s.chunks); s.cur++ {
+		if c := s.chunks[s.cur]; n <= cap(c)-len(c) {
+			l := len(c)
+			s.chunks[s.cur] = c[:l+n]
+			return c[l : l+n : l+n]
+		}
 	}
-	l := len(*slab)
-	*slab = (*slab)[:l+n]
-	return (*slab)[l : l+n : l+n]
+	c := make([]T, n, max(chunk, n))
+	s.chunks = append(s.chunks, c)
+	return c[:n:n]
+}
+
+func (s *slab[T]) reset() {
+	for i, c := range s.chunks[:min(s.cur+1, len(s.chunks))] {
+		clear(c)
+		s.chunks[i] = c[:0]
+	}
+	s.cur = 0
 }
 
 // viewSlabs hands out the small objects of an Apply's views from shared
-// chunks: one allocation per chunk instead of several per view.
+// chunks: one allocation per chunk instead of several per view, none once
+// released Results give their slabs back.
 type viewSlabs struct {
-	floats arena
-	mvs    []metricView
-	sers   []series
-	dvs    []disView
-	scs    []scored
-	mms    []vmem
+	floats slab[float64]
+	mvs    slab[metricView]
+	sers   slab[series]
+	dvs    slab[disView]
+	scs    slab[scored]
+	mms    slab[vmem]
 }
 
-func (sl *viewSlabs) metricViews(n int) []metricView { return takeFrom(&sl.mvs, n, 1024) }
-func (sl *viewSlabs) series(n int) []series          { return takeFrom(&sl.sers, n, 1024) }
-func (sl *viewSlabs) scored(n int) []scored          { return takeFrom(&sl.scs, n, 2048) }
-func (sl *viewSlabs) mmems(n int) []vmem             { return takeFrom(&sl.mms, n, 2048) }
-func (sl *viewSlabs) disView() *disView              { return &takeFrom(&sl.dvs, 1, 512)[0] }
+// floatsN returns n zeroed floats.
+func (sl *viewSlabs) floatsN(n int) []float64        { return sl.floats.take(n, 8192) }
+func (sl *viewSlabs) metricViews(n int) []metricView { return sl.mvs.take(n, 1024) }
+func (sl *viewSlabs) series(n int) []series          { return sl.sers.take(n, 1024) }
+func (sl *viewSlabs) scored(n int) []scored          { return sl.scs.take(n, 2048) }
+func (sl *viewSlabs) mmems(n int) []vmem             { return sl.mms.take(n, 2048) }
+func (sl *viewSlabs) disView() *disView              { return &sl.dvs.take(1, 512)[0] }
 
-// giveBack returns the last n floats taken, unused.
-func (a *arena) giveBack(n int) { a.buf = a.buf[:len(a.buf)-n] }
+func (sl *viewSlabs) reset() {
+	sl.floats.reset()
+	sl.mvs.reset()
+	sl.sers.reset()
+	sl.dvs.reset()
+	sl.scs.reset()
+	sl.mms.reset()
+}
+
+// resultMem is the memory of one Result's views, reused through a
+// resultPool once the Result is released.
+type resultMem struct {
+	views []View
+	ptrs  []*View
+	slabs []*viewSlabs // one per goroutine that built views
+}
+
+// prepare sizes m for n views and returns them, zeroed.
+func (m *resultMem) prepare(n int) ([]View, []*View) {
+	m.views = slices.Grow(m.views[:0], n)[:n]
+	m.ptrs = slices.Grow(m.ptrs[:0], n)[:n]
+	return m.views, m.ptrs
+}
+
+// slab returns the i-th view slabs.
+func (m *resultMem) slab(i int) *viewSlabs {
+	for len(m.slabs) <= i {
+		m.slabs = append(m.slabs, &viewSlabs{})
+	}
+	return m.slabs[i]
+}
+
+func (m *resultMem) reset() {
+	clear(m.views)
+	clear(m.ptrs)
+	for _, sl := range m.slabs {
+		sl.reset()
+	}
+}
+
+// resultPool keeps released Results' memory for later Applies. It keeps a
+// few: a caller holds at most a Result or two at a time, and one that
+// never releases just lets the collector have them.
+type resultPool struct {
+	mu   sync.Mutex
+	free []*resultMem
+}
+
+const resultPoolMax = 4
+
+func (p *resultPool) get() *resultMem {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		m := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return m
+	}
+	return &resultMem{}
+}
+
+func (p *resultPool) put(m *resultMem) {
+	m.reset()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < resultPoolMax {
+		p.free = append(p.free, m)
+	}
+}
 
 // newView prepares an empty view of (f, entity) at at.
 func (s *schema) newView(v *View, f FamilyID, entity string, at int64, mvs []metricView) {

@@ -68,9 +68,11 @@ func feedBench(b *testing.B, st Store, evs []benchEvent, size int) {
 		batch.AddMember(0, e.ip, 1, e.t, e.user)
 		if (i+1)%size == 0 || i == len(evs)-1 {
 			batch.MarkApplied("p0", int64(i))
-			if _, err := st.Apply(ctx, &batch); err != nil {
+			res, err := st.Apply(ctx, &batch)
+			if err != nil {
 				b.Fatal(err)
 			}
+			res.Release() // as the detector engine does
 			batch.Reset()
 		}
 	}

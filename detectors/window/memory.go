@@ -28,6 +28,7 @@ type Memory struct {
 	late    int64
 	applied map[string]appliedMark
 	closed  bool
+	results resultPool
 
 	gents  []*ment
 	live   []bool  // per group: has a live operation (see mop)
@@ -98,7 +99,7 @@ func (e *ment) add(t *tier, i int64, d float64) {
 // copyRun returns, copied into sl, the buckets of tier t within [lo, hi]
 // that hold data, without zeros at either end: a quiet entity's view keeps
 // one or two numbers. first is the bucket of vals[0].
-func (e *ment) copyRun(t *tier, lo, hi int64, a *arena) (first int64, vals []float64) {
+func (e *ment) copyRun(t *tier, lo, hi int64, sl *viewSlabs) (first int64, vals []float64) {
 	m := &e.meta[t.seq]
 	if m.head == noTime {
 		return hi + 1, nil
@@ -116,7 +117,7 @@ func (e *ment) copyRun(t *tier, lo, hi int64, a *arena) (first int64, vals []flo
 		return hi + 1, nil
 	}
 	n := int(hi - lo + 1)
-	vals = a.take(n)
+	vals = sl.floatsN(n)
 	i, j := int(lo&mask), int(hi&mask)
 	if i <= j {
 		copy(vals, ring[i:j+1])
@@ -438,11 +439,13 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	replay := m.appliedAlready(b)
 
 	m.gents = slices.Grow(m.gents[:0], len(b.groups))[:len(b.groups)]
-	res := &Result{views: make([]*View, len(b.groups))}
-	views := make([]View, len(b.groups))
+	mem := m.results.get()
+	views, ptrs := mem.prepare(len(b.groups))
+	res := &Result{views: ptrs, mem: mem, pool: &m.results}
 	nLate, wm, err := m.applyGroups(b, replay, res, views)
 	if err != nil {
 		clear(m.gents)
+		m.results.put(mem)
 		return nil, err
 	}
 	if !replay {
@@ -522,6 +525,14 @@ func (m *Memory) applyGroups(b *Batch, replay bool, res *Result, views []View) (
 		m.worker(i)
 	}
 	ws := m.ws[:n]
+	for i, w := range ws {
+		w.sl = res.mem.slab(i)
+	}
+	defer func() {
+		for _, w := range ws {
+			w.sl = nil
+		}
+	}()
 	share := func(i int) (lo, hi int) { return nops * i / n, nops * (i + 1) / n }
 	m.each(ws, func(i int, w *applier) {
 		lo, hi := share(i)
@@ -611,9 +622,9 @@ type applier struct {
 	// HyperLogLog resolution (index in cmetric.hllRes).
 	memo, hmemo []bucketMemo
 	pend        []pendAdd
-	sl          viewSlabs
-	added       []int32 // groups whose entity this applier made
-	cnt         []int32 // per group: count, then where this applier copies its next operation
+	sl          *viewSlabs // the Result's, during an Apply
+	added       []int32    // groups whose entity this applier made
+	cnt         []int32    // per group: count, then where this applier copies its next operation
 	// From count: the first operation the schema rejects (-1: none) and
 	// the newest time; for scatter: the watermark before this share, and
 	// from it, how many operations were late.
@@ -776,7 +787,7 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 			}
 		}
 	}
-	sl := &w.sl
+	sl := w.sl
 	res.views[gi] = v
 	at := int64(noTime)
 	if e != nil {
@@ -817,7 +828,7 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 		for j := range cm.tiers {
 			t := &cm.tiers[j]
 			hi := floorDiv(at, t.res)
-			first, vals := e.copyRun(t, hi-t.n+1, hi, &sl.floats)
+			first, vals := e.copyRun(t, hi-t.n+1, hi, sl)
 			mvs[mi].tiers[j] = series{first: first, vals: vals}
 		}
 	}
@@ -832,7 +843,7 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 			continue
 		}
 		dv := mvs[mi].dis
-		dv.est = make([]float64, len(cm.Windows))
+		dv.est = sl.floatsN(len(cm.Windows))
 		for k, win := range cm.Windows {
 			dv.est[k] = -1
 			if !wantEstimate(v, cm, dv, win) {

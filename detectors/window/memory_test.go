@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatewatch/gatewatch/internal/testenv"
 )
 
 // TestMemorySweep: entities whose newest event is older than everything the
@@ -353,5 +355,99 @@ func TestMemoryRejectsBadOps(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestReleasedResultsReused: a store that gets every Result back through
+// Release (and builds the next views in the same memory) answers exactly
+// as one that never does, on both stores. The families lay their metrics
+// out differently and many views are touches of empty entities, so a
+// reused view that kept anything of its previous entity would show.
+func TestReleasedResultsReused(t *testing.T) {
+	s := Schema{Families: []Family{
+		{Name: "ip", Metrics: []Metric{
+			{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute, time.Hour}, History: 6 * time.Hour, HistoryBucket: time.Hour},
+			{Name: "users", Kind: Distinct, Windows: []time.Duration{time.Minute, 10 * time.Minute}, MinEvents: 5},
+		}},
+		{Name: "user", Metrics: []Metric{
+			{Name: "ips", Kind: Distinct, Windows: []time.Duration{time.Minute}, MinEvents: 1},
+			{Name: "bytes", Kind: Sum, Windows: []time.Duration{5 * time.Minute}},
+		}},
+	}, DistinctCap: 4}
+	pairs := []struct {
+		name string
+		open func(t *testing.T) (kept, released Store)
+	}{
+		{"memory", func(t *testing.T) (Store, Store) {
+			a, _ := NewMemory(s)
+			b, err := NewMemory(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.par, b.parOps, b.chunk = 2, 1, 30
+			return a, b
+		}},
+		{"redis", func(t *testing.T) (Store, Store) {
+			c := redisClient(t, testenv.Redis(t))
+			a, err := NewRedis(c, s, RedisOptions{Prefix: "kept"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := NewRedis(c, s, RedisOptions{Prefix: "released"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a, b
+		}},
+	}
+	for _, p := range pairs {
+		t.Run(p.name, func(t *testing.T) {
+			kept, released := p.open(t)
+			ctx := context.Background()
+			r := rand.New(rand.NewPCG(7, 8))
+			var b Batch
+			reused := 0
+			var last *resultMem
+			for i := range 3000 {
+				at := t0.Add(time.Duration(i) * 900 * time.Millisecond)
+				ip := "ip" + strconv.Itoa(int(r.ExpFloat64()*4)%40)
+				user := "u" + strconv.Itoa(r.IntN(200))
+				switch r.IntN(4) {
+				case 0:
+					b.Touch(0, "quiet"+strconv.Itoa(r.IntN(50)), at)
+					b.Touch(1, "nobody"+strconv.Itoa(r.IntN(50)), at)
+				default:
+					b.Add(0, ip, 0, at, 1)
+					b.AddMember(0, ip, 1, at, user)
+					b.AddMember(1, user, 0, at, ip)
+					b.Add(1, user, 1, at, r.Float64()*100)
+				}
+				b.MarkApplied("p0", int64(i))
+				if b.Len() < 20+r.IntN(200) {
+					continue
+				}
+				want, err := kept.Apply(ctx, &b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := released.Apply(ctx, &b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.mem == last {
+					reused++
+				}
+				last = got.mem
+				if w, g := renderResult(s, want), renderResult(s, got); w != g {
+					t.Fatalf("event %d: after Releases the views are\n%s\nwant\n%s", i, g, w)
+				}
+				got.Release()
+				got.Release() // a second call does nothing
+				b.Reset()
+			}
+			if reused == 0 {
+				t.Fatal("no Apply reused a released Result's memory")
+			}
+		})
 	}
 }

@@ -58,6 +58,7 @@ type RedisStore struct {
 	wms     watermarks
 	late    int64
 	cache   map[gkey]*rent
+	results resultPool
 	pending []func(redis.Pipeliner)
 	// dirty are entities whose own state changed after their last write
 	// (a trim): the next Apply writes them even if its batch does not
@@ -536,9 +537,10 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	r.wms.advance(b, p.wm)
 	r.late += p.nLate
 	r.pending = r.pending[:0]
-	res := &Result{late: p.nLate, views: make([]*View, len(b.groups))}
-	views := make([]View, len(b.groups))
-	var sl viewSlabs
+	mem := r.results.get()
+	views, ptrs := mem.prepare(len(b.groups))
+	res := &Result{late: p.nLate, views: ptrs, mem: mem, pool: &r.results}
+	sl := mem.slab(0)
 	for gi, g := range b.groups {
 		f := &s.fams[g.f]
 		ce := r.cache[gkey{g.f, g.entity}]
@@ -547,7 +549,7 @@ func (r *RedisStore) Apply(ctx context.Context, b *Batch) (*Result, error) {
 			ce.ttlAt = nowMs
 		}
 		res.views[gi] = &views[gi]
-		r.buildView(&views[gi], g, f, bases[gi], rd, ce, &sl)
+		r.buildView(&views[gi], g, f, bases[gi], rd, ce, sl)
 	}
 	r.sweepIn -= len(b.ops)
 	if r.sweepIn <= 0 {
@@ -789,7 +791,7 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 			if lo > hi {
 				continue
 			}
-			sr.first, sr.vals = lo, sl.floats.take(int(hi-lo+1))
+			sr.first, sr.vals = lo, sl.floatsN(int(hi-lo+1))
 			for _, x := range fv {
 				if x.sr == sr {
 					sr.vals[x.idx-lo] += x.x // one field per writing instance
@@ -887,7 +889,7 @@ func (r *RedisStore) distinctView(v *View, cm *cmetric, m int, mvs []metricView,
 	ce.seen[m] = mark
 	wasBig := ce.big[m]
 	if wasBig && rd.pfc != nil && rd.pfc[m] != nil {
-		dv.est = make([]float64, len(cm.Windows))
+		dv.est = sl.floatsN(len(cm.Windows))
 	}
 	scores := r.scores[:0]
 	for _, sm := range all {

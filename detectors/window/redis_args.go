@@ -17,36 +17,7 @@ type cmdArgs struct {
 	ints slab[int64]
 }
 
-// slab hands out stable pointers to values, from chunks kept for reuse.
-type slab[T any] struct {
-	chunks [][]T
-	ci, n  int
-}
-
 const slabChunk = 4096
-
-func (s *slab[T]) put(v T) *T {
-	if s.ci == len(s.chunks) {
-		s.chunks = append(s.chunks, make([]T, slabChunk))
-	}
-	p := &s.chunks[s.ci][s.n]
-	*p = v
-	if s.n++; s.n == slabChunk {
-		s.ci, s.n = s.ci+1, 0
-	}
-	return p
-}
-
-// reset makes the slab reusable, dropping its references (strings).
-func (s *slab[T]) reset() {
-	for i := 0; i < s.ci && i < len(s.chunks); i++ {
-		clear(s.chunks[i])
-	}
-	if s.ci < len(s.chunks) {
-		clear(s.chunks[s.ci][:s.n])
-	}
-	s.ci, s.n = 0, 0
-}
 
 func (a *cmdArgs) reset() {
 	clear(a.argv)
@@ -55,10 +26,17 @@ func (a *cmdArgs) reset() {
 	a.ints.reset()
 }
 
-func (a *cmdArgs) str(s string) any { return a.strs.put(s) }
-func (a *cmdArgs) i64(v int64) any  { return a.ints.put(v) }
-func (a *cmdArgs) mark() int        { return len(a.argv) }
-func (a *cmdArgs) add(args ...any)  { a.argv = append(a.argv, args...) }
+func (a *cmdArgs) str(s string) any { return put(&a.strs, s) }
+func (a *cmdArgs) i64(v int64) any  { return put(&a.ints, v) }
+
+// put stores v in s and returns a stable pointer to it.
+func put[T any](s *slab[T], v T) *T {
+	p := &s.take(1, slabChunk)[0]
+	*p = v
+	return p
+}
+func (a *cmdArgs) mark() int       { return len(a.argv) }
+func (a *cmdArgs) add(args ...any) { a.argv = append(a.argv, args...) }
 
 // cmd is the argument list appended since start. Its capacity ends with
 // it, so later appends never write into it.

@@ -6,12 +6,31 @@ import (
 )
 
 // Result holds the views of the entities one Apply touched. It stays valid
-// after later Applies.
+// after later Applies until Release.
 type Result struct {
 	views   []*View
 	idx     map[gkey]*View
 	scanned bool
 	late    int64
+	// mem is where the views live and pool where Release returns it (nil:
+	// the views are the collector's).
+	mem  *resultMem
+	pool *resultPool
+}
+
+// Release gives the memory of r's views back to the store for later
+// Applies: a caller that is done with a Result saves the store allocating
+// (and the collector reclaiming) a batch's worth of views. Neither r nor
+// any of its views may be used afterwards; strings taken from them
+// (Entity, Members) stay valid. Calling it is optional and a second call
+// does nothing.
+func (r *Result) Release() {
+	if r == nil || r.pool == nil {
+		return
+	}
+	p, m := r.pool, r.mem
+	*r = Result{late: r.late}
+	p.put(m)
 }
 
 // View returns the view of (f, entity) if the batch touched it.
