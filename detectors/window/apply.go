@@ -91,10 +91,13 @@ func countDelta(k Kind, d float64) float64 {
 	return d
 }
 
-// slab hands out slices of T from chunks of at least chunk elements. What
-// it hands out is never moved. reset makes every chunk reusable (clearing
-// what was handed out, so no stale pointer keeps memory alive): a Result's
-// views are built in slabs that Release gives back for a later Apply.
+// slab hands out zeroed slices of T from chunks of at least chunk
+// elements. What it hands out is never moved. reset makes every chunk
+// reusable: a Result's views are built in slabs that Release gives back
+// for a later Apply. Memory is cleared when handed out again, by the
+// goroutines building views, not by the caller of Release; until then a
+// reused chunk may keep what its old values point to alive (at most a
+// few batches' worth).
 type slab[T any] struct {
 	chunks [][]T
 	cur    int
@@ -105,7 +108,9 @@ func (s *slab[T]) take(n, chunk int) []T {
 		if c := s.chunks[s.cur]; n <= cap(c)-len(c) {
 			l := len(c)
 			s.chunks[s.cur] = c[:l+n]
-			return c[l : l+n : l+n]
+			out := c[l : l+n : l+n]
+			clear(out)
+			return out
 		}
 	}
 	c := make([]T, n, max(chunk, n))
@@ -115,7 +120,6 @@ func (s *slab[T]) take(n, chunk int) []T {
 
 func (s *slab[T]) reset() {
 	for i, c := range s.chunks[:min(s.cur+1, len(s.chunks))] {
-		clear(c)
 		s.chunks[i] = c[:0]
 	}
 	s.cur = 0
@@ -158,7 +162,8 @@ type resultMem struct {
 	slabs []*viewSlabs // one per goroutine that built views
 }
 
-// prepare sizes m for n views and returns them, zeroed.
+// prepare sizes m for n views and returns them. They hold what earlier
+// Results left: every view and pointer is set before the Result is used.
 func (m *resultMem) prepare(n int) ([]View, []*View) {
 	m.views = slices.Grow(m.views[:0], n)[:n]
 	m.ptrs = slices.Grow(m.ptrs[:0], n)[:n]
@@ -174,8 +179,6 @@ func (m *resultMem) slab(i int) *viewSlabs {
 }
 
 func (m *resultMem) reset() {
-	clear(m.views)
-	clear(m.ptrs)
 	for _, sl := range m.slabs {
 		sl.reset()
 	}
@@ -213,8 +216,9 @@ func (p *resultPool) put(m *resultMem) {
 }
 
 // newView prepares an empty view of (f, entity) at at.
+// Every field is set: v may be a released view's memory.
 func (s *schema) newView(v *View, f FamilyID, entity string, at int64, mvs []metricView) {
-	v.Family, v.Entity, v.at, v.fam, v.mets = f, entity, at, &s.fams[f], mvs
+	*v = View{Family: f, Entity: entity, at: at, fam: &s.fams[f], mets: mvs}
 	if at != noTime {
 		v.At = time.UnixMilli(at).UTC()
 	}

@@ -29,6 +29,11 @@ type Memory struct {
 	applied map[string]appliedMark
 	closed  bool
 	results resultPool
+	// house is the housekeeping of the last Apply (new entities into ents,
+	// trims, sweeps), done while the caller prepares its next batch; every
+	// method waits for it before touching the state.
+	house  sync.WaitGroup
+	keeper *applier // house's scratch
 
 	gents  []*ment
 	live   []bool  // per group: has a live operation (see mop)
@@ -427,6 +432,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.house.Wait()
 	if m.closed {
 		return nil, errors.New("window: Apply on a closed Memory store")
 	}
@@ -453,15 +459,6 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		m.wms.advance(b, wm)
 		m.late += nLate
 	}
-	// Entities new in this batch were made by the appliers, which only
-	// read the maps.
-	for _, w := range m.ws {
-		for _, gi := range w.added {
-			g := &b.groups[gi]
-			m.ents[g.f][g.entity] = m.gents[gi]
-		}
-		w.added = w.added[:0]
-	}
 	clear(m.gents)
 	for st, off := range b.marks {
 		if replay {
@@ -470,9 +467,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 		m.applied[st] = appliedMark{off: off, wm: m.wms.of(st)}
 	}
 	m.sweepIn -= len(b.ops)
-	if m.sweepIn <= 0 {
-		m.sweep()
-	}
+	m.housekeep(m.sweepIn <= 0)
 	return res, nil
 }
 
@@ -623,7 +618,8 @@ type applier struct {
 	memo, hmemo []bucketMemo
 	pend        []pendAdd
 	sl          *viewSlabs // the Result's, during an Apply
-	added       []int32    // groups whose entity this applier made
+	added       []addedEnt // entities this applier made
+	trims       []trimJob  // member sets to trim after the Apply
 	cnt         []int32    // per group: count, then where this applier copies its next operation
 	// From count: the first operation the schema rejects (-1: none) and
 	// the newest time; for scatter: the watermark before this share, and
@@ -704,7 +700,7 @@ func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
 		e := m.ents[g.f][g.entity]
 		if e == nil && live {
 			e = m.newEnt(&s.fams[g.f], len(m.mf[g.f].dis))
-			w.added = append(w.added, gi)
+			w.added = append(w.added, addedEnt{g.f, g.entity, e})
 		}
 		m.gents[gi] = e
 	}
@@ -861,14 +857,33 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 			dv.est[k] = float64(w.merge.count())
 		}
 	}
-	// Trim distinct members after the view, as RedisStore does at the start
-	// of its next Apply from what it read in this one.
+	// Trim distinct members after the view (see housekeep), unless there
+	// is nothing to cut: the common case.
 	if !m.live[gi] {
 		return
 	}
 	for di, mi := range mf.dis {
-		w.trim(&f.metrics[mi], &e.dis[di], e.at)
+		cm, d := &f.metrics[mi], &e.dis[di]
+		if len(d.ms) <= s.cap && d.oldest > e.at-cm.maxWin {
+			d.big = d.evicted > e.at-cm.maxWin
+			continue
+		}
+		w.trims = append(w.trims, trimJob{cm, d, e.at})
 	}
+}
+
+// addedEnt is an entity an applier made, for housekeep to add to the maps.
+type addedEnt struct {
+	f      FamilyID
+	entity string
+	e      *ment
+}
+
+// trimJob is a member set for housekeep to trim at its entity's time at.
+type trimJob struct {
+	cm *cmetric
+	d  *mdis
+	at int64
 }
 
 // mop is an operation as Apply copies it into group order: x is the
@@ -1057,6 +1072,36 @@ func (m *Memory) sweep() {
 	}
 }
 
+// housekeep starts what must happen before the next Apply but not before
+// this one returns: the entities new in the batch go into the maps (the
+// appliers made them, and only read the maps), over-cap and stale members
+// are trimmed (after the views, as RedisStore trims at the start of its
+// next Apply from what it read) and, every so often, old entities are
+// swept. The caller fills its next batch meanwhile, on one goroutine, so a
+// core is free for it.
+func (m *Memory) housekeep(sweep bool) {
+	if m.keeper == nil {
+		m.keeper = &applier{m: m}
+	}
+	m.house.Go(func() {
+		for _, w := range m.ws {
+			for _, a := range w.added {
+				m.ents[a.f][a.entity] = a.e
+			}
+			clear(w.added)
+			w.added = w.added[:0]
+			for _, tr := range w.trims {
+				m.keeper.trim(tr.cm, tr.d, tr.at)
+			}
+			clear(w.trims)
+			w.trims = w.trims[:0]
+		}
+		if sweep {
+			m.sweep()
+		}
+	})
+}
+
 // appliedAlready reports whether every offset b marks is applied already.
 func (m *Memory) appliedAlready(b *Batch) bool {
 	if len(b.marks) == 0 {
@@ -1074,6 +1119,7 @@ func (m *Memory) appliedAlready(b *Batch) bool {
 func (m *Memory) AppliedOffsets(ctx context.Context, streams []string) (map[string]int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.house.Wait()
 	out := make(map[string]int64, len(streams))
 	for _, st := range streams {
 		a, ok := m.applied[st]
@@ -1091,6 +1137,7 @@ func (m *Memory) AppliedOffsets(ctx context.Context, streams []string) (map[stri
 func (m *Memory) Late() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.house.Wait()
 	return m.late
 }
 
@@ -1098,6 +1145,7 @@ func (m *Memory) Late() int64 {
 func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.house.Wait()
 	m.closed = true
 	return nil
 }

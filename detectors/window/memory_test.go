@@ -43,12 +43,19 @@ func TestMemorySweep(t *testing.T) {
 		return r
 	}
 	apply(t0, "old")
+	kept := func(e string) (n int, ok bool) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.house.Wait()
+		_, ok = m.ents[0][e]
+		return len(m.ents[0]), ok
+	}
 	apply(t0.Add(time.Second), "new")
-	if n := len(m.ents[0]); n != 2 {
+	if n, _ := kept(""); n != 2 {
 		t.Fatalf("%d entities right after their events, want 2", n)
 	}
 	apply(t0.Add(time.Hour), "new")
-	if _, ok := m.ents[0]["old"]; ok {
+	if _, ok := kept("old"); ok {
 		t.Fatal(`"old" is still kept an hour after its last event (retention is about a minute)`)
 	}
 	v, _ := apply(t0.Add(time.Hour+time.Second), "old").View(0, "old")
