@@ -134,7 +134,6 @@ type viewSlabs struct {
 	sers   slab[series]
 	dvs    slab[disView]
 	scs    slab[scored]
-	mms    slab[vmem]
 }
 
 // floatsN returns n zeroed floats.
@@ -142,7 +141,6 @@ func (sl *viewSlabs) floatsN(n int) []float64        { return sl.floats.take(n, 
 func (sl *viewSlabs) metricViews(n int) []metricView { return sl.mvs.take(n, 1024) }
 func (sl *viewSlabs) series(n int) []series          { return sl.sers.take(n, 1024) }
 func (sl *viewSlabs) scored(n int) []scored          { return sl.scs.take(n, 2048) }
-func (sl *viewSlabs) mmems(n int) []vmem             { return sl.mms.take(n, 2048) }
 func (sl *viewSlabs) disView() *disView              { return &sl.dvs.take(1, 512)[0] }
 
 func (sl *viewSlabs) reset() {
@@ -151,7 +149,6 @@ func (sl *viewSlabs) reset() {
 	sl.sers.reset()
 	sl.dvs.reset()
 	sl.scs.reset()
-	sl.mms.reset()
 }
 
 // resultMem is the memory of one Result's views, reused through a
@@ -218,7 +215,8 @@ func (p *resultPool) put(m *resultMem) {
 // newView prepares an empty view of (f, entity) at at.
 // Every field is set: v may be a released view's memory.
 func (s *schema) newView(v *View, f FamilyID, entity string, at int64, mvs []metricView) {
-	*v = View{Family: f, Entity: entity, at: at, fam: &s.fams[f], mets: mvs}
+	v.Family, v.Entity, v.at, v.fam, v.mets = f, entity, at, &s.fams[f], mvs
+	v.At, v.slots, v.meta = time.Time{}, nil, nil
 	if at != noTime {
 		v.At = time.UnixMilli(at).UTC()
 	}

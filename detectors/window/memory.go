@@ -101,38 +101,6 @@ func (e *ment) add(t *tier, i int64, d float64) {
 	vals[i&mask] += d
 }
 
-// copyRun returns, copied into sl, the buckets of tier t within [lo, hi]
-// that hold data, without zeros at either end: a quiet entity's view keeps
-// one or two numbers. first is the bucket of vals[0].
-func (e *ment) copyRun(t *tier, lo, hi int64, sl *viewSlabs) (first int64, vals []float64) {
-	m := &e.meta[t.seq]
-	if m.head == noTime {
-		return hi + 1, nil
-	}
-	ring := e.slots[t.off : t.off+t.rn : t.off+t.rn]
-	mask := t.rn - 1
-	lo, hi = max(lo, m.low), min(hi, m.head)
-	for lo <= hi && ring[hi&mask] == 0 {
-		hi--
-	}
-	for lo <= hi && ring[lo&mask] == 0 {
-		lo++
-	}
-	if lo > hi {
-		return hi + 1, nil
-	}
-	n := int(hi - lo + 1)
-	vals = sl.floatsN(n)
-	i, j := int(lo&mask), int(hi&mask)
-	if i <= j {
-		copy(vals, ring[i:j+1])
-	} else {
-		k := copy(vals, ring[i:])
-		copy(vals[k:], ring[:j+1])
-	}
-	return lo, vals
-}
-
 // pendFor returns n pending adds, all off.
 func (w *applier) pendFor(n int) []pendAdd {
 	for len(w.pend) < n {
@@ -279,12 +247,6 @@ func (d *mdis) is(x *mmem, member string) bool {
 	return string(d.buf[x.off:x.off+x.n]) == member
 }
 
-// vmem is a member in a view: an mmem without its hash.
-type vmem struct {
-	score  int64
-	off, n uint32
-}
-
 // memberStr is the member at buf[off:off+n] (an mdis.buf), sharing its bytes: they
 // are never written over (put only appends, trim moves kept members to a
 // new buf), so the string stays valid, and keeps the old buf alive, as
@@ -334,6 +296,41 @@ type ment struct {
 	meta  []rmeta
 	slots []float64
 	dis1  [1]mdis
+	// snap is the Result whose views share this entity's rings and member
+	// records (nil: none). Until it is released they must not change: the
+	// next Apply that touches the entity copies them first (unshare), and
+	// trims write the kept members elsewhere.
+	snap *resToken
+}
+
+// resToken says whether a Result was released.
+type resToken struct{ released atomic.Bool }
+
+// shared reports whether views of a held Result share e's state.
+func (e *ment) shared() bool { return e.snap != nil && !e.snap.released.Load() }
+
+// rings allocates the heads and rings of a family's tiers: one noscan
+// allocation holds the heads (two int64 per tier) and then the rings.
+func rings(f *cfamily) (meta []rmeta, slots []float64) {
+	buf := make([]float64, 2*f.ntiers+int(f.nslots))
+	if f.ntiers > 0 {
+		meta = unsafe.Slice((*rmeta)(unsafe.Pointer(&buf[0])), f.ntiers)
+	}
+	return meta, buf[2*f.ntiers:]
+}
+
+// unshare gives e its own copy of what a held Result's views share, before
+// e changes.
+func (e *ment) unshare(f *cfamily) {
+	meta, slots := rings(f)
+	copy(meta, e.meta)
+	copy(slots, e.slots)
+	e.meta, e.slots = meta, slots
+	for i := range e.dis {
+		if d := &e.dis[i]; d.ms != nil {
+			d.ms = slices.Clone(d.ms)
+		}
+	}
 }
 
 // NewMemory returns an empty in-memory store for s.
@@ -372,13 +369,7 @@ func (m *Memory) newEnt(f *cfamily, ndis int) *ment {
 	for i := range e.dis {
 		e.dis[i] = mdis{oldest: math.MaxInt64, evicted: noTime}
 	}
-	// One noscan allocation holds the heads (two int64 per tier) and then
-	// the rings.
-	buf := make([]float64, 2*f.ntiers+int(f.nslots))
-	if f.ntiers > 0 {
-		e.meta = unsafe.Slice((*rmeta)(unsafe.Pointer(&buf[0])), f.ntiers)
-	}
-	e.slots = buf[2*f.ntiers:]
+	e.meta, e.slots = rings(f)
 	for i := range e.meta {
 		e.meta[i].head = noTime
 	}
@@ -447,7 +438,7 @@ func (m *Memory) Apply(ctx context.Context, b *Batch) (*Result, error) {
 	m.gents = slices.Grow(m.gents[:0], len(b.groups))[:len(b.groups)]
 	mem := m.results.get()
 	views, ptrs := mem.prepare(len(b.groups))
-	res := &Result{views: ptrs, mem: mem, pool: &m.results}
+	res := &Result{views: ptrs, mem: mem, pool: &m.results, tok: &resToken{}}
 	nLate, wm, err := m.applyGroups(b, replay, res, views)
 	if err != nil {
 		clear(m.gents)
@@ -708,6 +699,12 @@ func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
 		e := m.gents[gi]
 		fi := b.groups[gi].f
 		f := &s.fams[fi]
+		if e != nil && e.snap != nil {
+			if e.shared() {
+				e.unshare(f)
+			}
+			e.snap = nil
+		}
 		memo := memoFor(&w.memo, f.ntiers)
 		pend := w.pendFor(f.ntiers)
 		dord := m.mf[fi].dord
@@ -791,41 +788,22 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 	}
 	mvs := sl.metricViews(len(f.metrics))
 	s.newView(v, g.f, g.entity, at, mvs)
+	// The view shares the entity's rings and member records (see
+	// ment.snap) instead of copying them.
+	if e != nil {
+		v.slots, v.meta = e.slots, e.meta
+		e.snap = res.tok
+	}
 	for mi := range f.metrics {
-		cm := &f.metrics[mi]
-		if cm.Kind == Distinct {
-			dv := sl.disView()
-			dv.evicted = noTime
-			mvs[mi].dis = dv
-			if e == nil {
-				continue
-			}
+		if f.metrics[mi].Kind != Distinct {
+			continue
+		}
+		dv := sl.disView()
+		dv.evicted = noTime
+		mvs[mi].dis = dv
+		if e != nil {
 			d := &e.dis[mf.dord[mi]]
-			dv.evicted = d.evicted
-			live := at - cm.maxWin
-			n := 0
-			for i := range d.ms {
-				if d.ms[i].score > live {
-					n++
-				}
-			}
-			dv.mm, dv.buf = sl.mmems(n)[:0], d.buf
-			for i := range d.ms {
-				if sm := &d.ms[i]; sm.score > live {
-					dv.mm = append(dv.mm, vmem{sm.score, sm.off, sm.n})
-				}
-			}
-			continue
-		}
-		mvs[mi].tiers = sl.series(len(cm.tiers))
-		if e == nil {
-			continue
-		}
-		for j := range cm.tiers {
-			t := &cm.tiers[j]
-			hi := floorDiv(at, t.res)
-			first, vals := e.copyRun(t, hi-t.n+1, hi, sl)
-			mvs[mi].tiers[j] = series{first: first, vals: vals}
+			dv.evicted, dv.mm, dv.buf = d.evicted, d.ms, d.buf
 		}
 	}
 	if e == nil {
@@ -868,7 +846,7 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 			d.big = d.evicted > e.at-cm.maxWin
 			continue
 		}
-		w.trims = append(w.trims, trimJob{cm, d, e.at})
+		w.trims = append(w.trims, trimJob{cm, d, e.at, res.tok})
 	}
 }
 
@@ -879,11 +857,13 @@ type addedEnt struct {
 	e      *ment
 }
 
-// trimJob is a member set for housekeep to trim at its entity's time at.
+// trimJob is a member set for housekeep to trim at its entity's time at;
+// the views of tok's Result share it.
 type trimJob struct {
-	cm *cmetric
-	d  *mdis
-	at int64
+	cm  *cmetric
+	d   *mdis
+	at  int64
+	tok *resToken
 }
 
 // mop is an operation as Apply copies it into group order: x is the
@@ -990,7 +970,7 @@ func (w *applier) putOver(b *Batch, d *mdis) {
 
 // trim applies the cap and retention to one Distinct metric; see
 // distinctTrim for the rule shared with RedisStore.
-func (w *applier) trim(cm *cmetric, d *mdis, at int64) {
+func (w *applier) trim(cm *cmetric, d *mdis, at int64, shared bool) {
 	capN := w.m.s.cap
 	if len(d.ms) <= capN && d.oldest > at-cm.maxWin {
 		d.big = d.evicted > at-cm.maxWin
@@ -1011,9 +991,12 @@ func (w *applier) trim(cm *cmetric, d *mdis, at int64) {
 		d.evicted = max(d.evicted, cut)
 	}
 	if cut != noTime {
-		// Views hold copies, so the slice is filtered in place and the
-		// index rebuilt.
+		// The slice is filtered in place and the index rebuilt, unless
+		// views share it.
 		kept := d.ms[:0]
+		if shared {
+			kept = make([]mmem, 0, len(d.ms))
+		}
 		d.oldest = math.MaxInt64
 		nb := 0
 		for _, sm := range d.ms {
@@ -1091,7 +1074,7 @@ func (m *Memory) housekeep(sweep bool) {
 			clear(w.added)
 			w.added = w.added[:0]
 			for _, tr := range w.trims {
-				m.keeper.trim(tr.cm, tr.d, tr.at)
+				m.keeper.trim(tr.cm, tr.d, tr.at, !tr.tok.released.Load())
 			}
 			clear(w.trims)
 			w.trims = w.trims[:0]

@@ -13,9 +13,11 @@ type Result struct {
 	scanned bool
 	late    int64
 	// mem is where the views live and pool where Release returns it (nil:
-	// the views are the collector's).
+	// the views are the collector's); tok is told of the Release (Memory's
+	// views share entity state until then).
 	mem  *resultMem
 	pool *resultPool
+	tok  *resToken
 }
 
 // Release gives the memory of r's views back to the store for later
@@ -29,6 +31,9 @@ func (r *Result) Release() {
 		return
 	}
 	p, m := r.pool, r.mem
+	if r.tok != nil {
+		r.tok.released.Store(true)
+	}
 	*r = Result{late: r.late}
 	p.put(m)
 }
@@ -64,10 +69,34 @@ func (r *Result) Views() []*View { return r.views }
 // time was more than Schema.Lateness behind the newest event time seen.
 func (r *Result) Late() int64 { return r.late }
 
-// series is a run of consecutive buckets: vals[i] is bucket first+i.
+// series is a tier's buckets in a view: a run of consecutive buckets
+// (vals[i] is bucket first+i) or, in ring form, the ring of a Memory
+// store's entity that the view shares (bucket i in vals[i&(len(vals)-1)],
+// for i in [first, last]).
 type series struct {
-	first int64
-	vals  []float64
+	first, last int64
+	vals        []float64
+	ring        bool
+}
+
+// span is the range of buckets that may hold data: empty if lo > hi.
+func (s *series) span() (lo, hi int64) {
+	if s.ring {
+		return s.first, s.last
+	}
+	return s.first, s.first + int64(len(s.vals)) - 1
+}
+
+// at is bucket idx: 0 outside the span.
+func (s *series) at(idx int64) float64 {
+	lo, hi := s.span()
+	switch {
+	case idx < lo || idx > hi:
+		return 0
+	case s.ring:
+		return s.vals[idx&int64(len(s.vals)-1)]
+	}
+	return s.vals[idx-s.first]
 }
 
 type scored struct {
@@ -79,11 +108,12 @@ type disView struct {
 	// members are the live members; sorted newest first (ties: member
 	// descending) once sorted is set.
 	members []scored
-	// Memory's views hold the live members as records into the entity's
-	// member bytes instead (mm into buf, see mdis.str): copies without
-	// pointers, which the collector does not scan. Members makes strings
-	// of them the first time it is called.
-	mm      []vmem
+	// Memory's views share the entity's member records instead (mm, with
+	// their bytes in buf; members older than the longest window may be
+	// among them), and the entity copies them before it changes them
+	// while the Result is held (see ment.snap). Members makes strings of
+	// the live ones the first time it is called.
+	mm      []mmem
 	buf     []byte
 	sorted  bool
 	evicted int64 // newest event time of a member dropped by the cap; math.MinInt64 if none
@@ -106,6 +136,28 @@ type View struct {
 	at   int64
 	fam  *cfamily
 	mets []metricView
+	// slots and meta are the rings of a Memory store's entity, shared (see
+	// tier); nil for views that hold copies.
+	slots []float64
+	meta  []rmeta
+}
+
+// tier is tier ti of Count/Sum metric cm: the buckets the view holds, or
+// those of the shared ring the tier keeps up to At.
+func (v *View) tier(cm *cmetric, mv *metricView, ti int) series {
+	if v.meta == nil {
+		if ti < len(mv.tiers) {
+			return mv.tiers[ti]
+		}
+		return series{}
+	}
+	t := &cm.tiers[ti]
+	m := v.meta[t.seq]
+	if m.head == noTime {
+		return series{}
+	}
+	hi := floorDiv(v.at, t.res)
+	return series{first: max(m.low, hi-t.n+1), last: min(m.head, hi), vals: v.slots[t.off : t.off+t.rn], ring: true}
 }
 
 func (v *View) metric(m MetricID) (*cmetric, *metricView) {
@@ -130,15 +182,15 @@ func (v *View) Value(m MetricID, w time.Duration) float64 {
 	}
 	wms := w.Milliseconds()
 	ti := cm.tierFor(wms)
-	t := mv.tiers[ti]
+	t := v.tier(cm, mv, ti)
 	res := cm.tiers[ti].res
 	ws := v.at - wms
 	i0 := floorDiv(ws, res)
+	lo, hi := t.span()
 	var sum float64
-	for i, x := range t.vals {
-		idx := t.first + int64(i)
-		switch {
-		case x == 0 || idx < i0:
+	for idx := max(lo, i0); idx <= hi; idx++ {
+		switch x := t.at(idx); {
+		case x == 0:
 		case idx == i0:
 			sum += x * float64((i0+1)*res-ws) / float64(res)
 		default:
@@ -202,9 +254,12 @@ func (v *View) Members(m MetricID, max int) []string {
 	}
 	if !mv.dis.sorted {
 		if d := mv.dis; d.mm != nil {
-			d.members = make([]scored, len(d.mm))
+			live := v.at - v.fam.metrics[m].maxWin
+			d.members = make([]scored, 0, len(d.mm))
 			for i := range d.mm {
-				d.members[i] = scored{memberStr(d.buf, d.mm[i].off, d.mm[i].n), d.mm[i].score}
+				if x := &d.mm[i]; x.score > live {
+					d.members = append(d.members, scored{memberStr(d.buf, x.off, x.n), x.score})
+				}
 			}
 			d.mm = nil
 		}
@@ -227,16 +282,12 @@ func (v *View) Series(m MetricID) (start time.Time, step time.Duration, vals []f
 	if cm == nil || cm.hist < 0 || v.at == math.MinInt64 {
 		return time.Time{}, 0, nil
 	}
-	t := mv.tiers[cm.hist]
+	t := v.tier(cm, mv, cm.hist)
 	tr := &cm.tiers[cm.hist]
 	lo := floorDiv(v.at, tr.res) - tr.n + 1
-	// A view may hold only the run of buckets with data (Memory): the
-	// buckets around it are zeros.
 	vals = make([]float64, tr.n)
-	for i, x := range t.vals {
-		if k := t.first + int64(i) - lo; k >= 0 && k < tr.n {
-			vals[k] = x
-		}
+	for k := range vals {
+		vals[k] = t.at(lo + int64(k))
 	}
 	return time.UnixMilli(lo * tr.res).UTC(), time.Duration(tr.res) * time.Millisecond, vals
 }
@@ -255,24 +306,13 @@ func (v *View) Baseline(m MetricID, halfLife time.Duration) (mean, std float64, 
 	if tr.n < 2 {
 		return 0, 0, 0
 	}
-	t := mv.tiers[cm.hist]
-	// Completed buckets are lo..hi-1; the view holds t.first.. (zeros
-	// elsewhere), possibly only the run with data.
+	t := v.tier(cm, mv, cm.hist)
+	// Completed buckets are lo..hi-1; the view may hold only the run with
+	// data (zeros elsewhere).
 	hi := floorDiv(v.at, tr.res)
 	lo := hi - tr.n + 1
-	val := func(idx int64) float64 {
-		if k := idx - t.first; k >= 0 && k < int64(len(t.vals)) {
-			return t.vals[k]
-		}
-		return 0
-	}
-	first := int64(math.MaxInt64)
-	for i, x := range t.vals {
-		if idx := t.first + int64(i); x != 0 && idx >= lo && idx < hi {
-			first = idx
-			break
-		}
-	}
+	val := t.at
+	first := firstData(&t, lo, hi)
 	if first == math.MaxInt64 {
 		return 0, 0, 0
 	}
@@ -322,22 +362,11 @@ func (v *View) Seasonal(m MetricID, period, halfLife time.Duration) (mean, std f
 		return 0, 0, 0
 	}
 	step := p / tr.res
-	t := mv.tiers[cm.hist]
+	t := v.tier(cm, mv, cm.hist)
 	hi := floorDiv(v.at, tr.res)
 	lo := hi - tr.n + 1
-	first := int64(math.MaxInt64)
-	for i, x := range t.vals {
-		if idx := t.first + int64(i); x != 0 && idx >= lo && idx < hi {
-			first = idx
-			break
-		}
-	}
-	val := func(idx int64) float64 {
-		if k := idx - t.first; k >= 0 && k < int64(len(t.vals)) {
-			return t.vals[k]
-		}
-		return 0
-	}
+	first := firstData(&t, lo, hi)
+	val := t.at
 	decay := 1.0
 	if halfLife > 0 {
 		decay = math.Exp2(-float64(p) / float64(halfLife.Milliseconds()))
@@ -365,4 +394,16 @@ func (v *View) Seasonal(m MetricID, period, halfLife time.Duration) (mean, std f
 		w *= decay
 	}
 	return mean, math.Sqrt(swd / sw), n
+}
+
+// firstData is the oldest bucket in [lo, hi) holding data, math.MaxInt64
+// if none does.
+func firstData(t *series, lo, hi int64) int64 {
+	slo, shi := t.span()
+	for idx := max(lo, slo); idx < hi && idx <= shi; idx++ {
+		if t.at(idx) != 0 {
+			return idx
+		}
+	}
+	return math.MaxInt64
 }
