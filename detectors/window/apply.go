@@ -104,13 +104,20 @@ type slab[T any] struct {
 }
 
 func (s *slab[T]) take(n, chunk int) []T {
+	out := s.takeDirty(n, chunk)
+	clear(out)
+	return out
+}
+
+// takeDirty is take without clearing: for callers that set every element
+// whole (clearing values with pointers costs a write barrier per pointer
+// while the collector marks, as does setting them).
+func (s *slab[T]) takeDirty(n, chunk int) []T {
 	for ; s.cur < len(s.chunks); s.cur++ {
 		if c := s.chunks[s.cur]; n <= cap(c)-len(c) {
 			l := len(c)
 			s.chunks[s.cur] = c[:l+n]
-			out := c[l : l+n : l+n]
-			clear(out)
-			return out
+			return c[l : l+n : l+n]
 		}
 	}
 	c := make([]T, n, max(chunk, n))
@@ -142,6 +149,13 @@ func (sl *viewSlabs) metricViews(n int) []metricView { return sl.mvs.take(n, 102
 func (sl *viewSlabs) series(n int) []series          { return sl.sers.take(n, 1024) }
 func (sl *viewSlabs) scored(n int) []scored          { return sl.scs.take(n, 2048) }
 func (sl *viewSlabs) disView() *disView              { return &sl.dvs.take(1, 512)[0] }
+
+// setDisView returns a disView set to d.
+func (sl *viewSlabs) setDisView(d disView) *disView {
+	p := &sl.dvs.takeDirty(1, 512)[0]
+	*p = d
+	return p
+}
 
 func (sl *viewSlabs) reset() {
 	sl.floats.reset()

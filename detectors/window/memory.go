@@ -798,13 +798,12 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 		if f.metrics[mi].Kind != Distinct {
 			continue
 		}
-		dv := sl.disView()
-		dv.evicted = noTime
-		mvs[mi].dis = dv
-		if e != nil {
-			d := &e.dis[mf.dord[mi]]
-			dv.evicted, dv.mm, dv.buf = d.evicted, d.ms, d.buf
+		if e == nil {
+			mvs[mi].dis = sl.setDisView(disView{evicted: noTime})
+			continue
 		}
+		d := &e.dis[mf.dord[mi]]
+		mvs[mi].dis = sl.setDisView(disView{evicted: d.evicted, mm: d.ms, buf: d.buf})
 	}
 	if e == nil {
 		return
