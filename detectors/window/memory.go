@@ -603,6 +603,7 @@ type applier struct {
 	over   []overMem
 	run    []overMem
 	picked []mkey
+	seen   []int32 // putOver's index of picked
 	merge  hllMerge
 	// memo and hmemo remember the last bucket per tier (tier.seq) and per
 	// HyperLogLog resolution (index in cmetric.hllRes).
@@ -912,17 +913,28 @@ func (w *applier) putOver(b *Batch, d *mdis) {
 	capN := w.m.s.cap
 	ov, mems := w.over, b.members
 	picked := w.picked[:0]
+	// seen indexes picked by hash (1 + index, 0: empty), at most half full:
+	// a busy entity's batch repeats its members many times over.
+	n := 8
+	for n < 2*capN {
+		n *= 2
+	}
+	seen := slices.Grow(w.seen[:0], n)[:n]
+	clear(seen)
+	mask := uint64(n - 1)
 	pick := func(o *overMem) {
 		if len(picked) == capN {
 			return
 		}
 		member := mems[o.i]
-		for _, p := range picked {
-			if p.h == o.h && p.member == member {
+		i := o.h & mask
+		for ; seen[i] != 0; i = (i + 1) & mask {
+			if p := &picked[seen[i]-1]; p.h == o.h && p.member == member {
 				return
 			}
 		}
 		picked = append(picked, mkey{o.h, member})
+		seen[i] = int32(len(picked))
 		d.put(o.h, member, o.t)
 	}
 	run := w.run[:0]
@@ -961,7 +973,7 @@ func (w *applier) putOver(b *Batch, d *mdis) {
 			}
 		}
 	}
-	w.run = run[:0]
+	w.run, w.seen = run[:0], seen
 	clear(picked)
 	w.picked = picked[:0]
 	d.ovLast, d.ovMixed = 0, false
