@@ -104,20 +104,13 @@ type slab[T any] struct {
 }
 
 func (s *slab[T]) take(n, chunk int) []T {
-	out := s.takeDirty(n, chunk)
-	clear(out)
-	return out
-}
-
-// takeDirty is take without clearing: for callers that set every element
-// whole (clearing values with pointers costs a write barrier per pointer
-// while the collector marks, as does setting them).
-func (s *slab[T]) takeDirty(n, chunk int) []T {
 	for ; s.cur < len(s.chunks); s.cur++ {
 		if c := s.chunks[s.cur]; n <= cap(c)-len(c) {
 			l := len(c)
 			s.chunks[s.cur] = c[:l+n]
-			return c[l : l+n : l+n]
+			out := c[l : l+n : l+n]
+			clear(out)
+			return out
 		}
 	}
 	c := make([]T, n, max(chunk, n))
@@ -149,13 +142,6 @@ func (sl *viewSlabs) metricViews(n int) []metricView { return sl.mvs.take(n, 102
 func (sl *viewSlabs) series(n int) []series          { return sl.sers.take(n, 1024) }
 func (sl *viewSlabs) scored(n int) []scored          { return sl.scs.take(n, 2048) }
 func (sl *viewSlabs) disView() *disView              { return &sl.dvs.take(1, 512)[0] }
-
-// setDisView returns a disView set to d.
-func (sl *viewSlabs) setDisView(d disView) *disView {
-	p := &sl.dvs.takeDirty(1, 512)[0]
-	*p = d
-	return p
-}
 
 func (sl *viewSlabs) reset() {
 	sl.floats.reset()
@@ -230,7 +216,7 @@ func (p *resultPool) put(m *resultMem) {
 // Every field is set: v may be a released view's memory.
 func (s *schema) newView(v *View, f FamilyID, entity string, at int64, mvs []metricView) {
 	v.Family, v.Entity, v.at, v.fam, v.mets = f, entity, at, &s.fams[f], mvs
-	v.At, v.slots, v.meta = time.Time{}, nil, nil
+	v.At, v.ent, v.ests = time.Time{}, nil, nil
 	if at != noTime {
 		v.At = time.UnixMilli(at).UTC()
 	}
@@ -251,17 +237,18 @@ func sortMembers(ms []scored) {
 // a HyperLogLog estimate: the entity was known to be over the cap before
 // this batch, the window is not exact, and the family's first metric has at
 // least MinEvents in it.
-func wantEstimate(v *View, cm *cmetric, dv *disView, w time.Duration) bool {
-	if dv.evicted <= v.at-w.Milliseconds() {
+func wantEstimate(v *View, cm *cmetric, evicted int64, w time.Duration) bool {
+	if evicted <= v.at-w.Milliseconds() {
 		return false
 	}
 	if cm.MinEvents <= 0 {
 		return true
 	}
-	first := &v.fam.metrics[0]
+	first, mv := v.metric(0)
 	var n float64
 	if first.Kind == Distinct {
-		n = float64(v.mets[0].dis.count(v.at, w.Milliseconds(), first.maxWin))
+		dv, _ := v.disOf(first, mv)
+		n = float64(dv.count(v.at, w.Milliseconds(), first.maxWin))
 	} else {
 		n = v.Value(0, w)
 	}

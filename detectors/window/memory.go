@@ -30,10 +30,9 @@ type Memory struct {
 	closed  bool
 	results resultPool
 	// house is the housekeeping of the last Apply (new entities into ents,
-	// trims, sweeps), done while the caller prepares its next batch; every
-	// method waits for it before touching the state.
-	house  sync.WaitGroup
-	keeper *applier // house's scratch
+	// sweeps), done while the caller prepares its next batch; every method
+	// waits for it before touching the state.
+	house sync.WaitGroup
 
 	gents  []*ment
 	live   []bool  // per group: has a live operation (see mop)
@@ -296,11 +295,13 @@ type ment struct {
 	meta  []rmeta
 	slots []float64
 	dis1  [1]mdis
-	// snap is the Result whose views share this entity's rings and member
-	// records (nil: none). Until it is released they must not change: the
-	// next Apply that touches the entity copies them first (unshare), and
-	// trims write the kept members elsewhere.
+	// snap is the Result whose views read this entity (nil: none). Until
+	// it is released the entity must not change: the next Apply that
+	// touches it works on a copy (clone) and leaves this one to the views.
+	// Between Applies nothing changes an entity.
 	snap *resToken
+	// trim: its members are to be trimmed before its next operations.
+	trim bool
 }
 
 // resToken says whether a Result was released.
@@ -319,18 +320,26 @@ func rings(f *cfamily) (meta []rmeta, slots []float64) {
 	return meta, buf[2*f.ntiers:]
 }
 
-// unshare gives e its own copy of what a held Result's views share, before
-// e changes.
-func (e *ment) unshare(f *cfamily) {
-	meta, slots := rings(f)
-	copy(meta, e.meta)
-	copy(slots, e.slots)
-	e.meta, e.slots = meta, slots
-	for i := range e.dis {
-		if d := &e.dis[i]; d.ms != nil {
+// clone copies e for the store to change while views of a held Result
+// read e. Member bytes (append-only) and HyperLogLogs and member indexes
+// (which views do not read) are shared: e is never changed again.
+func (e *ment) clone(f *cfamily) *ment {
+	c := &ment{at: e.at, trim: e.trim}
+	c.meta, c.slots = rings(f)
+	copy(c.meta, e.meta)
+	copy(c.slots, e.slots)
+	if len(e.dis) == 1 {
+		c.dis = c.dis1[:]
+	} else {
+		c.dis = make([]mdis, len(e.dis))
+	}
+	copy(c.dis, e.dis)
+	for i := range c.dis {
+		if d := &c.dis[i]; d.ms != nil {
 			d.ms = slices.Clone(d.ms)
 		}
 	}
+	return c
 }
 
 // NewMemory returns an empty in-memory store for s.
@@ -611,7 +620,6 @@ type applier struct {
 	pend        []pendAdd
 	sl          *viewSlabs // the Result's, during an Apply
 	added       []addedEnt // entities this applier made
-	trims       []trimJob  // member sets to trim after the Apply
 	cnt         []int32    // per group: count, then where this applier copies its next operation
 	// From count: the first operation the schema rejects (-1: none) and
 	// the newest time; for scatter: the watermark before this share, and
@@ -700,11 +708,20 @@ func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
 		e := m.gents[gi]
 		fi := b.groups[gi].f
 		f := &s.fams[fi]
-		if e != nil && e.snap != nil {
+		if e != nil {
 			if e.shared() {
-				e.unshare(f)
+				e = e.clone(f)
+				m.gents[gi] = e
+				g := &b.groups[gi]
+				w.added = append(w.added, addedEnt{g.f, g.entity, e})
 			}
 			e.snap = nil
+			if e.trim {
+				e.trim = false
+				for di, mi := range m.mf[fi].dis {
+					w.trim(&f.metrics[mi], &e.dis[di], e.at)
+				}
+			}
 		}
 		memo := memoFor(&w.memo, f.ntiers)
 		pend := w.pendFor(f.ntiers)
@@ -787,40 +804,28 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 	if e != nil {
 		at = e.at
 	}
-	mvs := sl.metricViews(len(f.metrics))
-	s.newView(v, g.f, g.entity, at, mvs)
-	// The view shares the entity's rings and member records (see
-	// ment.snap) instead of copying them.
-	if e != nil {
-		v.slots, v.meta = e.slots, e.meta
-		e.snap = res.tok
-	}
-	for mi := range f.metrics {
-		if f.metrics[mi].Kind != Distinct {
-			continue
-		}
-		if e == nil {
-			mvs[mi].dis = sl.setDisView(disView{evicted: noTime})
-			continue
-		}
-		d := &e.dis[mf.dord[mi]]
-		mvs[mi].dis = sl.setDisView(disView{evicted: d.evicted, mm: d.ms, buf: d.buf})
-	}
+	s.newView(v, g.f, g.entity, at, nil)
 	if e == nil {
 		return
 	}
-	// Estimates need the counts above (MinEvents), so they come last.
+	// The view reads the entity (see ment.snap), and copies nothing of it
+	// but the estimates.
+	v.ent, e.snap = e, res.tok
 	for di, mi := range mf.dis {
 		cm := &f.metrics[mi]
 		d := &e.dis[di]
 		if !d.big || d.hll == nil {
 			continue
 		}
-		dv := mvs[mi].dis
-		dv.est = sl.floatsN(len(cm.Windows))
+		if v.ests == nil {
+			v.ests = sl.floatsN(f.nest)
+			for k := range v.ests {
+				v.ests[k] = -1
+			}
+		}
+		// Estimates need the counts (MinEvents): the view reads them.
 		for k, win := range cm.Windows {
-			dv.est[k] = -1
-			if !wantEstimate(v, cm, dv, win) {
+			if !wantEstimate(v, cm, d.evicted, win) {
 				continue
 			}
 			r := cm.hllRes[cm.winHLL[k]]
@@ -832,11 +837,13 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 					w.merge.add(sl.h)
 				}
 			}
-			dv.est[k] = float64(w.merge.count())
+			v.ests[cm.estOff+k] = float64(w.merge.count())
 		}
 	}
-	// Trim distinct members after the view (see housekeep), unless there
-	// is nothing to cut: the common case.
+	// Distinct members are trimmed after the view, as RedisStore trims at
+	// the start of its next Apply from what it read in this one: here
+	// when the entity is next touched (a trim changes nothing the batches
+	// between could see), unless there is nothing to cut, the common case.
 	if !m.live[gi] {
 		return
 	}
@@ -846,24 +853,16 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 			d.big = d.evicted > e.at-cm.maxWin
 			continue
 		}
-		w.trims = append(w.trims, trimJob{cm, d, e.at, res.tok})
+		e.trim = true
 	}
 }
 
-// addedEnt is an entity an applier made, for housekeep to add to the maps.
+// addedEnt is an entity an applier made (new, or a copy of one a held
+// Result reads), for housekeep to put in the maps.
 type addedEnt struct {
 	f      FamilyID
 	entity string
 	e      *ment
-}
-
-// trimJob is a member set for housekeep to trim at its entity's time at;
-// the views of tok's Result share it.
-type trimJob struct {
-	cm  *cmetric
-	d   *mdis
-	at  int64
-	tok *resToken
 }
 
 // mop is an operation as Apply copies it into group order: x is the
@@ -981,7 +980,7 @@ func (w *applier) putOver(b *Batch, d *mdis) {
 
 // trim applies the cap and retention to one Distinct metric; see
 // distinctTrim for the rule shared with RedisStore.
-func (w *applier) trim(cm *cmetric, d *mdis, at int64, shared bool) {
+func (w *applier) trim(cm *cmetric, d *mdis, at int64) {
 	capN := w.m.s.cap
 	if len(d.ms) <= capN && d.oldest > at-cm.maxWin {
 		d.big = d.evicted > at-cm.maxWin
@@ -1002,12 +1001,8 @@ func (w *applier) trim(cm *cmetric, d *mdis, at int64, shared bool) {
 		d.evicted = max(d.evicted, cut)
 	}
 	if cut != noTime {
-		// The slice is filtered in place and the index rebuilt, unless
-		// views share it.
+		// The slice is filtered in place and the index rebuilt.
 		kept := d.ms[:0]
-		if shared {
-			kept = make([]mmem, 0, len(d.ms))
-		}
 		d.oldest = math.MaxInt64
 		nb := 0
 		for _, sm := range d.ms {
@@ -1067,16 +1062,11 @@ func (m *Memory) sweep() {
 }
 
 // housekeep starts what must happen before the next Apply but not before
-// this one returns: the entities new in the batch go into the maps (the
-// appliers made them, and only read the maps), over-cap and stale members
-// are trimmed (after the views, as RedisStore trims at the start of its
-// next Apply from what it read) and, every so often, old entities are
-// swept. The caller fills its next batch meanwhile, on one goroutine, so a
-// core is free for it.
+// this one returns: the entities the appliers made go into the maps (the
+// appliers only read them) and, every so often, old entities are swept.
+// The caller fills its next batch meanwhile, on one goroutine, so a core
+// is free for it. Entity state is not touched: views read it.
 func (m *Memory) housekeep(sweep bool) {
-	if m.keeper == nil {
-		m.keeper = &applier{m: m}
-	}
 	m.house.Go(func() {
 		for _, w := range m.ws {
 			for _, a := range w.added {
@@ -1084,11 +1074,6 @@ func (m *Memory) housekeep(sweep bool) {
 			}
 			clear(w.added)
 			w.added = w.added[:0]
-			for _, tr := range w.trims {
-				m.keeper.trim(tr.cm, tr.d, tr.at, !tr.tok.released.Load())
-			}
-			clear(w.trims)
-			w.trims = w.trims[:0]
 		}
 		if sweep {
 			m.sweep()

@@ -826,7 +826,7 @@ func (r *RedisStore) buildView(v *View, g bgroup, f *cfamily, base string, rd *g
 		}
 		for k, w := range cm.Windows {
 			dv.est[k] = -1
-			if c := rd.pfc[m][k]; c != nil && wantEstimate(v, cm, dv, w) {
+			if c := rd.pfc[m][k]; c != nil && wantEstimate(v, cm, dv.evicted, w) {
 				dv.est[k] = float64(c.Val())
 			}
 		}

@@ -31,6 +31,8 @@ type cmetric struct {
 	// Distinct only
 	hllRes []int64 // distinct HLL bucket resolutions, ms (one per distinct resolution needed)
 	winHLL []int   // per Windows[i]: index into hllRes
+	dis    int     // index among the family's Distinct metrics (Memory: ment.dis), -1 for Count/Sum
+	estOff int     // Memory: where its windows' estimates start in View.ests
 }
 
 type cfamily struct {
@@ -40,6 +42,7 @@ type cfamily struct {
 	retain   int64
 	nslots   int64 // Memory: bucket slots of all tiers of all metrics
 	ntiers   int   // Memory: tiers of all metrics
+	nest     int   // Memory: windows of all Distinct metrics (View.ests)
 }
 
 type schema struct {
@@ -128,8 +131,15 @@ func compile(s Schema) (*schema, error) {
 			}
 			cf.metrics = append(cf.metrics, cm)
 		}
+		ndis := 0
 		for mi := range cf.metrics {
 			cm := &cf.metrics[mi]
+			cm.dis = -1
+			if cm.Kind == Distinct {
+				cm.dis, cm.estOff = ndis, cf.nest
+				ndis++
+				cf.nest += len(cm.Windows)
+			}
 			for j := range cm.tiers {
 				t := &cm.tiers[j]
 				t.rn = int64(1) << bits.Len64(uint64(t.n-1))

@@ -108,11 +108,9 @@ type disView struct {
 	// members are the live members; sorted newest first (ties: member
 	// descending) once sorted is set.
 	members []scored
-	// Memory's views share the entity's member records instead (mm, with
+	// Memory's views read the entity's member records instead (mm, with
 	// their bytes in buf; members older than the longest window may be
-	// among them), and the entity copies them before it changes them
-	// while the Result is held (see ment.snap). Members makes strings of
-	// the live ones the first time it is called.
+	// among them; see View.ent).
 	mm      []mmem
 	buf     []byte
 	sorted  bool
@@ -133,38 +131,69 @@ type View struct {
 	// every window). Zero if the entity has no data.
 	At time.Time
 
-	at   int64
-	fam  *cfamily
+	at  int64
+	fam *cfamily
+	// mets holds copies of the entity's state (RedisStore). A Memory
+	// store's views have none: they read the entity itself (ent, nil if
+	// it has no data), which does not change while the view may be used
+	// (see ment.snap), and ests, its HyperLogLog estimates per window of
+	// each Distinct metric (cmetric.estOff; nil: none, -1: not estimated).
 	mets []metricView
-	// slots and meta are the rings of a Memory store's entity, shared (see
-	// tier); nil for views that hold copies.
-	slots []float64
-	meta  []rmeta
+	ent  *ment
+	ests []float64
+}
+
+// metric returns metric m and, for views holding copies, its state.
+func (v *View) metric(m MetricID) (*cmetric, *metricView) {
+	if v == nil || v.fam == nil || int(m) >= len(v.fam.metrics) {
+		return nil, nil
+	}
+	if v.mets == nil {
+		return &v.fam.metrics[m], nil
+	}
+	return &v.fam.metrics[m], &v.mets[m]
 }
 
 // tier is tier ti of Count/Sum metric cm: the buckets the view holds, or
-// those of the shared ring the tier keeps up to At.
+// those of the entity's ring up to At.
 func (v *View) tier(cm *cmetric, mv *metricView, ti int) series {
-	if v.meta == nil {
+	if mv != nil {
 		if ti < len(mv.tiers) {
 			return mv.tiers[ti]
 		}
 		return series{}
 	}
+	e := v.ent
+	if e == nil {
+		return series{}
+	}
 	t := &cm.tiers[ti]
-	m := v.meta[t.seq]
+	m := e.meta[t.seq]
 	if m.head == noTime {
 		return series{}
 	}
 	hi := floorDiv(v.at, t.res)
-	return series{first: max(m.low, hi-t.n+1), last: min(m.head, hi), vals: v.slots[t.off : t.off+t.rn], ring: true}
+	return series{first: max(m.low, hi-t.n+1), last: min(m.head, hi), vals: e.slots[t.off : t.off+t.rn], ring: true}
 }
 
-func (v *View) metric(m MetricID) (*cmetric, *metricView) {
-	if v == nil || int(m) >= len(v.mets) {
-		return nil, nil
+// disOf is Distinct metric cm's state in the view (mv), or made from the
+// entity the view reads.
+func (v *View) disOf(cm *cmetric, mv *metricView) (disView, bool) {
+	if mv != nil {
+		if mv.dis == nil {
+			return disView{}, false
+		}
+		return *mv.dis, true
 	}
-	return &v.fam.metrics[m], &v.mets[m]
+	dv := disView{evicted: noTime}
+	if e := v.ent; e != nil {
+		d := &e.dis[cm.dis]
+		dv.mm, dv.buf, dv.evicted = d.ms, d.buf, d.evicted
+		if v.ests != nil {
+			dv.est = v.ests[cm.estOff : cm.estOff+len(cm.Windows)]
+		}
+	}
+	return dv, true
 }
 
 // Value is a Count or Sum metric over (At-w, At]. Buckets wholly inside the
@@ -207,17 +236,21 @@ func (v *View) Value(m MetricID, w time.Duration) float64 {
 // exact part alone, a lower bound.
 func (v *View) Distinct(m MetricID, w time.Duration) (n float64, exact bool) {
 	cm, mv := v.metric(m)
-	if cm == nil || mv.dis == nil {
+	if cm == nil || cm.Kind != Distinct {
+		return 0, false
+	}
+	dv, ok := v.disOf(cm, mv)
+	if !ok {
 		return 0, false
 	}
 	ws := v.at - w.Milliseconds()
-	c := mv.dis.count(v.at, w.Milliseconds(), v.fam.metrics[m].maxWin)
-	if mv.dis.evicted <= ws {
+	c := dv.count(v.at, w.Milliseconds(), cm.maxWin)
+	if dv.evicted <= ws {
 		return float64(c), true
 	}
 	for i, x := range cm.Windows {
-		if x == w && mv.dis.est != nil && mv.dis.est[i] >= 0 {
-			return math.Max(mv.dis.est[i], float64(c)), false
+		if x == w && dv.est != nil && dv.est[i] >= 0 {
+			return math.Max(dv.est[i], float64(c)), false
 		}
 	}
 	return float64(c), false
@@ -248,28 +281,36 @@ func (d *disView) count(at, w, maxWin int64) int {
 // Members returns up to max live members, most recent first. Views are
 // not safe for concurrent use: the first call sorts.
 func (v *View) Members(m MetricID, max int) []string {
-	_, mv := v.metric(m)
-	if mv == nil || mv.dis == nil || max <= 0 {
+	cm, mv := v.metric(m)
+	if cm == nil || cm.Kind != Distinct || max <= 0 {
 		return nil
 	}
-	if !mv.dis.sorted {
-		if d := mv.dis; d.mm != nil {
-			live := v.at - v.fam.metrics[m].maxWin
-			d.members = make([]scored, 0, len(d.mm))
-			for i := range d.mm {
-				if x := &d.mm[i]; x.score > live {
-					d.members = append(d.members, scored{memberStr(d.buf, x.off, x.n), x.score})
-				}
+	var ms []scored
+	if mv == nil {
+		// Memory: made from the entity on every call (detectors ask for
+		// members of the few views they report).
+		dv, _ := v.disOf(cm, mv)
+		live := v.at - cm.maxWin
+		for i := range dv.mm {
+			if x := &dv.mm[i]; x.score > live {
+				ms = append(ms, scored{memberStr(dv.buf, x.off, x.n), x.score})
 			}
-			d.mm = nil
 		}
-		sortMembers(mv.dis.members)
-		mv.dis.sorted = true
+		sortMembers(ms)
+	} else {
+		if mv.dis == nil {
+			return nil
+		}
+		if !mv.dis.sorted {
+			sortMembers(mv.dis.members)
+			mv.dis.sorted = true
+		}
+		ms = mv.dis.members
 	}
-	n := min(max, len(mv.dis.members))
+	n := min(max, len(ms))
 	out := make([]string, n)
 	for i := range out {
-		out[i] = mv.dis.members[i].member
+		out[i] = ms[i].member
 	}
 	return out
 }
