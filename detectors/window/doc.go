@@ -127,6 +127,21 @@
 // of the caller failed before the commit): Apply remembers the offsets it
 // applied and answers such a batch with views only.
 //
+// # Views and the Memory store
+//
+// A Result's views stay valid after later Applies until the caller
+// releases it (Result.Release, which the detector engine calls once it has
+// evaluated a batch); the store then reuses their memory. RedisStore's
+// views hold what its reads returned. Memory's views copy nothing: a view
+// reads the entity itself, which nothing changes between Applies (new
+// entities go into the maps and old ones are swept after Apply returns,
+// while the caller fills its next batch; entity state is left alone). The
+// next Apply that touches an entity whose latest view belongs to an
+// unreleased Result clones the entity and leaves the original to the view;
+// a released one is changed in place. Distinct members over the cap are
+// trimmed when the entity is next touched, before its new operations: a
+// view shows them untrimmed, as RedisStore's do.
+//
 // Redis Cluster caveat: MULTI only works within one slot, and go-redis runs
 // a Cluster transaction pipeline as one MULTI per slot. Each entity's
 // updates stay atomic (they share a hash tag), but the batch as a whole and
