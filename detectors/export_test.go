@@ -22,9 +22,11 @@ func (e *Engine) BuildBatch(b *window.Batch, events []Event, info []RouteInfo) {
 	}
 }
 
-// Apply is store.Apply for a prepared batch.
+// Apply is store.Apply for a prepared batch, releasing the Result as
+// Process does.
 func (e *Engine) Apply(ctx context.Context, b *window.Batch) error {
-	_, err := e.store.Apply(ctx, b)
+	res, err := e.store.Apply(ctx, b)
+	res.Release()
 	return err
 }
 

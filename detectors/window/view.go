@@ -22,10 +22,11 @@ type Result struct {
 
 // Release gives the memory of r's views back to the store for later
 // Applies: a caller that is done with a Result saves the store allocating
-// (and the collector reclaiming) a batch's worth of views. Neither r nor
-// any of its views may be used afterwards; strings taken from them
-// (Entity, Members) stay valid. Calling it is optional and a second call
-// does nothing.
+// (and the collector reclaiming) a batch's worth of views, and the Memory
+// store copying every entity the views read before it changes it (see
+// doc.go). Neither r nor any of its views may be used afterwards; strings
+// taken from them (Entity, Members) stay valid. Calling it is optional and
+// a second call does nothing.
 func (r *Result) Release() {
 	if r == nil || r.pool == nil {
 		return
