@@ -458,3 +458,53 @@ func TestReleasedResultsReused(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryHeldViewsWhileApplying: a held Result's views can be read
+// while later Applies change the same entities on another goroutine (run
+// with -race: the store must write only to copies of what views read).
+func TestMemoryHeldViewsWhileApplying(t *testing.T) {
+	s := Schema{Families: []Family{{Name: "ip", Metrics: []Metric{
+		{Name: "req", Kind: Count, Windows: []time.Duration{time.Minute}},
+		{Name: "users", Kind: Distinct, Windows: []time.Duration{time.Minute}},
+	}}}, DistinctCap: 4}
+	m, err := NewMemory(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.par, m.parOps, m.chunk = 2, 1, 10
+	var b Batch
+	fill := func(round int) {
+		for i := range 400 {
+			at := t0.Add(time.Duration(round*400+i) * 50 * time.Millisecond)
+			ip := "ip" + strconv.Itoa(i%7)
+			b.Add(0, ip, 0, at, 1)
+			b.AddMember(0, ip, 1, at, "u"+strconv.Itoa((round*31+i)%50))
+		}
+	}
+	fill(0)
+	held, err := m.Apply(context.Background(), &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := renderResult(s, held)
+	done := make(chan string)
+	go func() {
+		var got string
+		for range 50 {
+			got = renderResult(s, held)
+		}
+		done <- got
+	}()
+	for round := 1; round < 20; round++ {
+		b.Reset()
+		fill(round)
+		res, err := m.Apply(context.Background(), &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Release()
+	}
+	if got := <-done; got != want {
+		t.Fatalf("a held Result changed while later batches were applied:\n%s\nwant\n%s", got, want)
+	}
+}
