@@ -55,10 +55,10 @@ type Memory struct {
 
 type appliedMark struct{ off, wm int64 }
 
-// memFam says where a family's Distinct metrics keep their state.
+// memFam lists a family's Distinct metrics in ment.dis order (a metric's
+// index there is cmetric.dis).
 type memFam struct {
-	dord []int      // per metric: its index in ment.dis, -1 for Count/Sum
-	dis  []MetricID // per ment.dis: its metric
+	dis []MetricID
 }
 
 // A tier's ring keeps the newest rn buckets of one tier as bare values:
@@ -357,12 +357,9 @@ func NewMemory(s Schema) (*Memory, error) {
 	for i := range swept {
 		swept[i] = noTime
 		for mi, cm := range cs.fams[i].metrics {
-			ord := -1
 			if cm.Kind == Distinct {
-				ord = len(mf[i].dis)
 				mf[i].dis = append(mf[i].dis, MetricID(mi))
 			}
-			mf[i].dord = append(mf[i].dord, ord)
 		}
 	}
 	return &Memory{s: cs, ents: ents, swept: swept, mf: mf, parOps: parallelOps, chunk: chunkWork, wms: newWatermarks(), applied: make(map[string]appliedMark)}, nil
@@ -725,7 +722,6 @@ func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
 		}
 		memo := memoFor(&w.memo, f.ntiers)
 		pend := w.pendFor(f.ntiers)
-		dord := m.mf[fi].dord
 		for k := beg[gi]; k < beg[gi+1]; k++ {
 			op := &sorted[k]
 			if op.kind == opTouch {
@@ -757,7 +753,7 @@ func (w *applier) apply(b *Batch, res *Result, views []View, lo, hi int32) {
 				}
 				continue
 			}
-			d := &e.dis[dord[op.m]]
+			d := &e.dis[cm.dis]
 			if d.big {
 				w.pfadd(cm, d, op.x, op.t)
 				// Decided when the entity is finished: only the batch's
