@@ -844,12 +844,9 @@ func (w *applier) finish(b *Batch, gi int32, res *Result, v *View) {
 		return
 	}
 	for di, mi := range mf.dis {
-		cm, d := &f.metrics[mi], &e.dis[di]
-		if len(d.ms) <= s.cap && d.oldest > e.at-cm.maxWin {
-			d.big = d.evicted > e.at-cm.maxWin
-			continue
+		if !e.dis[di].settled(&f.metrics[mi], e.at, s.cap) {
+			e.trim = true
 		}
-		e.trim = true
 	}
 }
 
@@ -974,13 +971,22 @@ func (w *applier) putOver(b *Batch, d *mdis) {
 	d.ovLast, d.ovMixed = 0, false
 }
 
+// settled reports whether a trim at at would cut nothing (the common case,
+// kept cheap), updating big as the trim would.
+func (d *mdis) settled(cm *cmetric, at int64, capN int) bool {
+	if len(d.ms) <= capN && d.oldest > at-cm.maxWin {
+		d.big = d.evicted > at-cm.maxWin
+		return true
+	}
+	return false
+}
+
 // trim applies the cap and retention to one Distinct metric; see
 // distinctTrim for the rule shared with RedisStore.
 func (w *applier) trim(cm *cmetric, d *mdis, at int64) {
 	capN := w.m.s.cap
-	if len(d.ms) <= capN && d.oldest > at-cm.maxWin {
-		d.big = d.evicted > at-cm.maxWin
-		return // nothing to cut: the common case, kept cheap
+	if d.settled(cm, at, capN) {
+		return
 	}
 	scores := w.scores[:0]
 	for i := range d.ms {
